@@ -1,0 +1,100 @@
+"""`Client`: the entry point; owns one `Session` and exposes the endpoint groups."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+from .endpoints import Calls, Permissions, Settings
+from .errors import ValidationError
+from .middleware import AuthMiddleware, LoggingMiddleware
+from .session import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_TIMEOUT,
+    Middleware,
+    Session,
+    Timeout,
+)
+
+API_KEY_ENV = "D360_API_KEY"
+
+
+class Client:
+    """An async client for one 360dialog number (one API key).
+
+    Use it as `async with Client(...) as client:` or close it with `await client.aclose()`.
+    The API key comes from the argument or `$D360_API_KEY`. Pass `session=` to share an
+    existing `aiohttp.ClientSession` (its pool); the SDK never changes or closes it.
+    `middlewares` are yours, outermost first, wrapped around the SDK's own.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: Timeout | float = DEFAULT_TIMEOUT,
+        middlewares: Sequence[Middleware] = (),
+        session: aiohttp.ClientSession | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        connection_limit: int = 100,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key:
+            raise ValidationError(
+                "api_key", f"pass api_key= or set ${API_KEY_ENV}; neither is there"
+            )
+        if not base_url.startswith(("https://", "http://")):
+            raise ValidationError("base_url", "must start with https:// or http://")
+        if isinstance(timeout, int | float):
+            timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
+        chain: list[Middleware] = [*middlewares, LoggingMiddleware(), AuthMiddleware(key)]
+        self._session = Session(
+            base_url=base_url,
+            middlewares=chain,
+            timeout=timeout,
+            http=session,
+            max_body_size=max_body_size,
+            connection_limit=connection_limit,
+        )
+        self.calls = Calls(self._session)
+        self.permissions = Permissions(self._session)
+        self.settings = Settings(self._session)
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go."""
+        return self._session.base_url
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, api_key='***')"
+
+    async def aclose(self) -> None:
+        """Close the connections the client opened; calls after this fail."""
+        await self._session.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None and session.owns_open_http:
+            warnings.warn(
+                f"{self!r} was not closed; use 'async with Client(...)' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+            )

@@ -1,0 +1,7 @@
+"""Thin endpoint coroutines, grouped as the client exposes them."""
+
+from .calls import Calls
+from .permissions import Permissions
+from .settings import Settings
+
+__all__ = ["Calls", "Permissions", "Settings"]

@@ -1,0 +1,91 @@
+"""Models of `POST /calling/calls`: the call actions, their bodies and their results."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import attrs
+
+from .enums import OpenEnum
+
+
+class SdpType(OpenEnum):
+    """Which side of the SDP exchange a session description is."""
+
+    OFFER = "offer"
+    ANSWER = "answer"
+
+
+class CallAction(OpenEnum):
+    """The actions `POST /calling/calls` performs."""
+
+    CONNECT = "connect"
+    PRE_ACCEPT = "pre_accept"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    TERMINATE = "terminate"
+
+
+class FeatureStatus(OpenEnum):
+    """On or off, as the API spells it."""
+
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+@attrs.frozen
+class SessionDescription:
+    """An SDP offer or answer (RFC 8866 text): `connect` sends an offer, `accept` an answer."""
+
+    sdp_type: SdpType
+    sdp: str = attrs.field(repr=lambda sdp: f"<{len(sdp)} chars>")
+
+    @classmethod
+    def offer(cls, sdp: str) -> Self:
+        """An SDP offer, as `calls.connect` sends."""
+        return cls(SdpType.OFFER, sdp)
+
+    @classmethod
+    def answer(cls, sdp: str) -> Self:
+        """An SDP answer, as `calls.pre_accept` and `calls.accept` send."""
+        return cls(SdpType.ANSWER, sdp)
+
+
+@attrs.frozen
+class MediaFeature:
+    """Call recording or transcription on `connect` / `accept` (purpose and language if on)."""
+
+    status: FeatureStatus
+    purpose: str | None = None
+    announcement_language: str | None = None
+
+
+@attrs.frozen
+class CallActionBody:
+    """The JSON body of `POST /calling/calls`, `None` fields left out."""
+
+    messaging_product: str
+    action: CallAction
+    call_id: str | None = None
+    to: str | None = None
+    session: SessionDescription | None = None
+    biz_opaque_callback_data: str | None = None
+    recording: MediaFeature | None = None
+    transcription: MediaFeature | None = None
+
+
+@attrs.frozen
+class CallActionResult:
+    """The answer to `pre_accept`, `accept`, `reject` and `terminate`."""
+
+    success: bool
+    messaging_product: str | None = None
+
+
+@attrs.frozen
+class ConnectResult:
+    """The answer to `connect`: the new call's id (`wacid.…`)."""
+
+    call_id: str
+    success: bool | None = None
+    messaging_product: str | None = None

@@ -1,0 +1,260 @@
+"""The session layer: `Request`/`Response`, the `Middleware` protocol and the aiohttp send.
+
+The middleware chain is composed once, when the session is made; each request then runs
+straight through it to the terminal handler, which sends with aiohttp and reads the body
+under a size cap. Non-2xx answers and transport failures leave the terminal handler as typed
+`D360Error`s, so middlewares (retry, rate limit) see one kind of failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import aiohttp
+import attrs
+
+from . import jsonutil
+from .error_mapping import api_error
+from .errors import (
+    D360Error,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    TransportError,
+)
+
+DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
+DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
+"""Responses larger than this fail with `ResponseDecodeError` (aiohttp itself has no cap)."""
+
+SECRET_HEADERS: Final = frozenset({"d360-api-key", "authorization"})
+
+
+@attrs.frozen
+class Timeout:
+    """How long a call may take: `total` covers every wait (gate, backoff, all attempts)."""
+
+    total: float = 30.0
+    attempt: float = 10.0
+    connect: float = 5.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("total", "attempt", "connect"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"Timeout.{name} must be a positive number, got {value!r}")
+
+
+DEFAULT_TIMEOUT: Final = Timeout()
+
+
+def _masked_headers(headers: Mapping[str, str]) -> str:
+    shown = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+    return repr(shown)
+
+
+@attrs.frozen
+class Request:
+    """One API call as the middleware chain sees it; secret headers are masked in the repr."""
+
+    method: str
+    path: str
+    operation: str
+    json: Any = None
+    query: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=_masked_headers)
+    idempotent: bool = True
+    """Whether sending twice is harmless (false for `calls.connect`, which rings again)."""
+    timeout: Timeout | None = None
+    deadline: float | None = None
+    """The loop time at which the call's overall deadline passes; set by `Session.send`."""
+    attempt: int = 1
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    """Per-call overrides for middlewares (`"retry"`, `"rate_limit"`), keyed by their name."""
+
+    def remaining(self) -> float | None:
+        """Seconds left before the overall deadline, or `None` if there is none."""
+        if self.deadline is None:
+            return None
+        return self.deadline - asyncio.get_running_loop().time()
+
+
+@attrs.frozen
+class Response:
+    """A 2xx answer: status, headers, the whole body, and which attempt produced it."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
+    attempt: int = 1
+    elapsed: float = 0.0
+
+    def json(self, operation: str | None = None) -> Any:
+        """The body as JSON; `ResponseDecodeError` when it is not."""
+        try:
+            return jsonutil.loads(self.body)
+        except ValueError as exc:
+            raise ResponseDecodeError(
+                f"response is not JSON ({exc})", operation=operation, status=self.status
+            ) from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+"""What a middleware calls to pass the request on."""
+
+
+class Middleware(Protocol):
+    """Wraps every request: may change it, wait, retry, or turn the outcome into another."""
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response: ...
+
+
+class Session:
+    """Owns the middleware chain and the aiohttp session; the client's one way to the API.
+
+    A user-supplied `aiohttp.ClientSession` is used as is (its headers and base URL are never
+    touched, and the SDK never closes it); otherwise one is made lazily inside the running loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        middlewares: Sequence[Middleware] = (),
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        http: aiohttp.ClientSession | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        connection_limit: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_body_size = max_body_size
+        self._http = http
+        self._owns_http = http is None
+        self._connection_limit = connection_limit
+        self._closed = False
+        self._attempt_timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+        handler: Handler = self._send
+        for middleware in reversed(middlewares):
+            handler = functools.partial(middleware, call_next=handler)
+        self._chain = handler
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose()` was called."""
+        return self._closed
+
+    @property
+    def owns_open_http(self) -> bool:
+        """Whether the SDK made an aiohttp session that is still open."""
+        return self._owns_http and self._http is not None and not self._http.closed
+
+    async def send(self, request: Request) -> Response:
+        """Run `request` through the chain within its overall deadline."""
+        if self._closed:
+            raise D360Error("the client is closed", operation=request.operation)
+        timeout = request.timeout or self.timeout
+        loop = asyncio.get_running_loop()
+        request = attrs.evolve(request, timeout=timeout, deadline=loop.time() + timeout.total)
+        try:
+            async with asyncio.timeout(timeout.total) as scope:
+                return await self._chain(request)
+        except TimeoutError as exc:
+            if isinstance(exc, D360Error) or not scope.expired():
+                raise
+            raise RequestTimeoutError(
+                f"deadline of {timeout.total:g}s exceeded", operation=request.operation
+            ) from None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                raise_for_status=False,
+            )
+        return self._http
+
+    def _attempt_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        cached = self._attempt_timeouts.get(timeout)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=timeout.attempt, sock_connect=min(timeout.connect, timeout.attempt)
+            )
+            self._attempt_timeouts[timeout] = cached
+        return cached
+
+    async def _send(self, request: Request) -> Response:
+        """The terminal handler: one HTTP attempt; typed errors for everything but 2xx."""
+        if self._closed:
+            raise D360Error("the client is closed", operation=request.operation)
+        http = self._client()
+        headers = request.headers
+        data = None
+        if request.json is not None:
+            data = jsonutil.dumps(request.json)
+            headers = {**headers, "Content-Type": "application/json"}
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with http.request(
+                request.method,
+                self.base_url + request.path,
+                params=request.query,
+                data=data,
+                headers=headers,
+                timeout=self._attempt_timeout(request.timeout or self.timeout),
+                allow_redirects=False,
+            ) as raw:
+                body = await self._read(raw, request.operation)
+                status, response_headers = raw.status, raw.headers
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc, request.operation) from None
+        except TimeoutError:
+            raise RequestTimeoutError(
+                "attempt timed out", operation=request.operation, request_sent=True
+            ) from None
+        if not 200 <= status < 300:
+            raise api_error(request.operation, status, response_headers, body)
+        return Response(status, response_headers, body, request.attempt, loop.time() - started)
+
+    async def _read(self, raw: aiohttp.ClientResponse, operation: str) -> bytes:
+        cap = self.max_body_size
+        length = raw.content_length
+        if length is not None and length <= cap:
+            return await raw.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in raw.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raw.close()
+                raise ResponseDecodeError(
+                    f"response body larger than {cap} bytes", operation=operation, status=raw.status
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session if the SDK made it; idempotent."""
+        self._closed = True
+        if self._owns_http and self._http is not None and not self._http.closed:
+            await self._http.close()
+
+
+def _transport_error(exc: aiohttp.ClientError, operation: str) -> TransportError:
+    """Map an aiohttp failure to a typed error, keeping only its safe `str()`, never its repr."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportError(f"TLS failure: {exc}", operation=operation, request_sent=False)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(f"cannot connect: {exc}", operation=operation, request_sent=False)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return RequestTimeoutError("connect timed out", operation=operation, request_sent=False)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return RequestTimeoutError("read timed out", operation=operation, request_sent=True)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransportError(f"truncated response: {exc}", operation=operation)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportError("server disconnected", operation=operation)
+    return TransportError(f"{type(exc).__name__}: {exc}", operation=operation)
