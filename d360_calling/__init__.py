@@ -1,6 +1,7 @@
 """d360-calling: an asyncio SDK for 360dialog's WhatsApp Calling API."""
 
 from .client import API_KEY_ENV, Client
+from .endpoints._resource import CallOptions
 from .errors import (
     APIError,
     AuthenticationError,
@@ -37,6 +38,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .middleware import RateLimitPolicy, RetryBudget, RetryPolicy
 from .models.calls import (
     CallAction,
     CallActionResult,
@@ -78,6 +80,7 @@ from .models.settings import (
     Weekday,
 )
 from .session import DEFAULT_BASE_URL, Middleware, Request, Response, Timeout
+from .transient import TransientTable
 
 __version__ = "0.1.0"
 
@@ -99,6 +102,7 @@ __all__ = [
     "CallHours",
     "CallIconVisibility",
     "CallIcons",
+    "CallOptions",
     "CallPermissionNotFoundError",
     "CallPermissions",
     "CallRateLimitError",
@@ -133,6 +137,7 @@ __all__ = [
     "PermissionStatus",
     "PhoneNumberSettings",
     "RateLimitError",
+    "RateLimitPolicy",
     "ReceiverUncallableError",
     "RelayConnectionFailedError",
     "Request",
@@ -142,6 +147,8 @@ __all__ = [
     "Restriction",
     "RestrictionType",
     "Restrictions",
+    "RetryBudget",
+    "RetryPolicy",
     "SdpType",
     "ServerError",
     "SessionDescription",
@@ -150,6 +157,7 @@ __all__ = [
     "SipSettings",
     "SrtpKeyExchangeProtocol",
     "Timeout",
+    "TransientTable",
     "TransportError",
     "ValidationError",
     "VoicemailAnnouncement",

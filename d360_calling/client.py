@@ -6,13 +6,21 @@ import os
 import warnings
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import aiohttp
 
 from .endpoints import Calls, Permissions, Settings
 from .errors import ValidationError
-from .middleware import AuthMiddleware, LoggingMiddleware
+from .middleware import (
+    AuthMiddleware,
+    LoggingMiddleware,
+    RateLimitMiddleware,
+    RateLimitPolicy,
+    RetryBudget,
+    RetryMiddleware,
+    RetryPolicy,
+)
 from .session import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
@@ -23,6 +31,8 @@ from .session import (
 )
 
 API_KEY_ENV = "D360_API_KEY"
+DEFAULT_RETRY: Final = RetryPolicy()
+DEFAULT_RATE_LIMIT: Final = RateLimitPolicy()
 
 
 class Client:
@@ -31,7 +41,9 @@ class Client:
     Use it as `async with Client(...) as client:` or close it with `await client.aclose()`.
     The API key comes from the argument or `$D360_API_KEY`. Pass `session=` to share an
     existing `aiohttp.ClientSession` (its pool); the SDK never changes or closes it.
-    `middlewares` are yours, outermost first, wrapped around the SDK's own.
+    `retry` and `rate_limit` take policy objects, or `None` to switch them off; `middlewares`
+    are yours, outermost first, wrapped around the SDK's own (retry → rate limit → logging →
+    auth → send).
     """
 
     def __init__(
@@ -40,6 +52,8 @@ class Client:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        rate_limit: RateLimitPolicy | None = DEFAULT_RATE_LIMIT,
         middlewares: Sequence[Middleware] = (),
         session: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
@@ -54,7 +68,12 @@ class Client:
             raise ValidationError("base_url", "must start with https:// or http://")
         if isinstance(timeout, int | float):
             timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
-        chain: list[Middleware] = [*middlewares, LoggingMiddleware(), AuthMiddleware(key)]
+        chain: list[Middleware] = list(middlewares)
+        if retry is not None:
+            chain.append(RetryMiddleware(retry, RetryBudget()))
+        if rate_limit is not None:
+            chain.append(RateLimitMiddleware(rate_limit))
+        chain += [LoggingMiddleware(), AuthMiddleware(key)]
         self._session = Session(
             base_url=base_url,
             middlewares=chain,

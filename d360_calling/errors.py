@@ -35,14 +35,21 @@ class TransportError(D360Error):
     """The request did not complete: connection failure, reset or timeout.
 
     `request_sent` is `False` when the request provably never reached the server (connection
-    refused, connect timeout) and `True` when it may have.
+    refused, connect timeout) and `True` when it may have; `transient` is `False` for failures
+    a retry cannot fix (a bad certificate).
     """
 
     def __init__(
-        self, message: str, *, operation: str | None = None, request_sent: bool = True
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        request_sent: bool = True,
+        transient: bool = True,
     ) -> None:
         super().__init__(message, operation=operation)
         self.request_sent = request_sent
+        self.transient = transient
 
 
 class RequestTimeoutError(TransportError, TimeoutError):

@@ -20,10 +20,12 @@ from . import jsonutil
 from .error_mapping import api_error
 from .errors import (
     D360Error,
+    OutcomeUnknownError,
     RequestTimeoutError,
     ResponseDecodeError,
     TransportError,
 )
+from .transient import NEVER_SENT, NEVER_TRANSIENT
 
 DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
 DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
@@ -164,9 +166,14 @@ class Session:
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
-            raise RequestTimeoutError(
-                f"deadline of {timeout.total:g}s exceeded", operation=request.operation
-            ) from None
+            message = f"deadline of {timeout.total:g}s exceeded"
+            if not request.idempotent:
+                raise OutcomeUnknownError(
+                    f"{message}; the request may have reached the API, so it is not resent",
+                    operation=request.operation,
+                    to=_recipient(request),
+                ) from None
+            raise RequestTimeoutError(message, operation=request.operation) from None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -209,12 +216,8 @@ class Session:
             ) as raw:
                 body = await self._read(raw, request.operation)
                 status, response_headers = raw.status, raw.headers
-        except aiohttp.ClientError as exc:
-            raise _transport_error(exc, request.operation) from None
-        except TimeoutError:
-            raise RequestTimeoutError(
-                "attempt timed out", operation=request.operation, request_sent=True
-            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _transport_error(exc, request) from None
         if not 200 <= status < 300:
             raise api_error(request.operation, status, response_headers, body)
         return Response(status, response_headers, body, request.attempt, loop.time() - started)
@@ -243,18 +246,41 @@ class Session:
             await self._http.close()
 
 
-def _transport_error(exc: aiohttp.ClientError, operation: str) -> TransportError:
-    """Map an aiohttp failure to a typed error, keeping only its safe `str()`, never its repr."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return TransportError(f"TLS failure: {exc}", operation=operation, request_sent=False)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+def _transport_error(exc: BaseException, request: Request) -> TransportError:
+    """Map an aiohttp failure to a typed error, keeping only its safe `str()`, never its repr.
+
+    A request that is not safe to send twice and may have reached the server becomes
+    `OutcomeUnknownError`, so nothing resends it and the caller reconciles by webhook.
+    """
+    operation = request.operation
+    if isinstance(exc, NEVER_TRANSIENT):
+        return TransportError(
+            f"TLS failure: {exc}", operation=operation, request_sent=False, transient=False
+        )
+    if isinstance(exc, NEVER_SENT):
+        if isinstance(exc, TimeoutError):
+            return RequestTimeoutError("connect timed out", operation=operation, request_sent=False)
         return TransportError(f"cannot connect: {exc}", operation=operation, request_sent=False)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return RequestTimeoutError("connect timed out", operation=operation, request_sent=False)
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return RequestTimeoutError("read timed out", operation=operation, request_sent=True)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return TransportError(f"truncated response: {exc}", operation=operation)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return TransportError("server disconnected", operation=operation)
-    return TransportError(f"{type(exc).__name__}: {exc}", operation=operation)
+        reason = "server disconnected"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        reason = f"truncated response: {exc}"
+    elif isinstance(exc, TimeoutError):
+        reason = "read timed out"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    if not request.idempotent:
+        return OutcomeUnknownError(
+            f"{reason}; the request may have reached the API, so it is not resent",
+            operation=operation,
+            to=_recipient(request),
+        )
+    if isinstance(exc, TimeoutError):
+        return RequestTimeoutError(reason, operation=operation, request_sent=True)
+    return TransportError(reason, operation=operation, request_sent=True)
+
+
+def _recipient(request: Request) -> str | None:
+    body = request.json
+    to = body.get("to") if isinstance(body, dict) else None
+    return to if isinstance(to, str) else None

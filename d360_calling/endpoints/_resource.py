@@ -1,17 +1,27 @@
-"""What every endpoint group shares: send a `Request`, structure the JSON into a model."""
+"""What every endpoint group shares: build a `Request`, send it, structure the JSON."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from ..errors import ResponseDecodeError
+from ..middleware.ratelimit import RateLimitPolicy
+from ..middleware.retry import RetryPolicy
 from ..models.converter import converter
 from ..session import Request, Session, Timeout
 
 T = TypeVar("T")
 
-TimeoutArg = float | Timeout | None
-"""Per-call timeout: seconds for the whole call, a `Timeout`, or `None` for the client's."""
+
+class CallOptions(TypedDict, total=False):
+    """Per-call overrides of the client's options; leave a key out to keep the client's."""
+
+    timeout: float | Timeout
+    """Seconds for the whole call (gate, backoff and every attempt), or a `Timeout`."""
+    retry: RetryPolicy | None
+    """Another retry policy for this call, or `None` to send it once."""
+    rate_limit: RateLimitPolicy | None
+    """`None` skips the token bucket and in-flight cap (a closed 429 gate still holds)."""
 
 
 class Resource:
@@ -22,13 +32,36 @@ class Resource:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def _timeout(self, timeout: TimeoutArg) -> Timeout | None:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        options: CallOptions,
+        *,
+        json: Any = None,
+        query: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> Request:
+        timeout = options.get("timeout")
+        overrides = {key: value for key, value in options.items() if key != "timeout"}
+        return Request(
+            method,
+            path,
+            operation,
+            json=json,
+            query=query,
+            idempotent=idempotent,
+            timeout=self._timeout(timeout),
+            options=overrides,
+        )
+
+    def _timeout(self, timeout: float | Timeout | None) -> Timeout | None:
         if timeout is None or isinstance(timeout, Timeout):
             return timeout
         default = self._session.timeout
-        return Timeout(
-            total=timeout, attempt=min(default.attempt, timeout), connect=default.connect
-        )
+        attempt = min(default.attempt, timeout)
+        return Timeout(total=timeout, attempt=attempt, connect=default.connect)
 
     async def _call(self, request: Request, model: type[T]) -> T:
         response = await self._session.send(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from .. import validation
 from ..models.calls import (
@@ -16,7 +16,7 @@ from ..models.calls import (
 )
 from ..models.converter import converter
 from ..session import Request
-from ._resource import Resource, TimeoutArg
+from ._resource import CallOptions, Resource
 
 PATH = "/calling/calls"
 
@@ -34,7 +34,7 @@ class Calls(Resource):
         biz_opaque_callback_data: str | None = None,
         recording: MediaFeature | None = None,
         transcription: MediaFeature | None = None,
-        timeout: TimeoutArg = None,
+        **options: Unpack[CallOptions],
     ) -> ConnectResult:
         """Place a business-initiated call with an SDP offer; never resent once it may have
         reached the API (a second one would ring the user twice)."""
@@ -48,11 +48,11 @@ class Calls(Resource):
             transcription=transcription,
         )
         return await self._call(
-            self._request("calls.connect", body, timeout, idempotent=False), ConnectResult
+            self._action("calls.connect", body, options, idempotent=False), ConnectResult
         )
 
     async def pre_accept(
-        self, call_id: str, session: SessionDescription, *, timeout: TimeoutArg = None
+        self, call_id: str, session: SessionDescription, **options: Unpack[CallOptions]
     ) -> CallActionResult:
         """Pre-accept an inbound call with the SDP answer, so media can start sooner."""
         body = CallActionBody(
@@ -61,7 +61,7 @@ class Calls(Resource):
             call_id=validation.call_id(call_id),
             session=validation.session(session, SdpType.ANSWER),
         )
-        return await self._call(self._request("calls.pre_accept", body, timeout), CallActionResult)
+        return await self._call(self._action("calls.pre_accept", body, options), CallActionResult)
 
     async def accept(
         self,
@@ -71,7 +71,7 @@ class Calls(Resource):
         biz_opaque_callback_data: str | None = None,
         recording: MediaFeature | None = None,
         transcription: MediaFeature | None = None,
-        timeout: TimeoutArg = None,
+        **options: Unpack[CallOptions],
     ) -> CallActionResult:
         """Accept an inbound call with the same SDP answer given to `pre_accept`."""
         body = CallActionBody(
@@ -83,35 +83,33 @@ class Calls(Resource):
             recording=recording,
             transcription=transcription,
         )
-        return await self._call(self._request("calls.accept", body, timeout), CallActionResult)
+        return await self._call(self._action("calls.accept", body, options), CallActionResult)
 
-    async def reject(self, call_id: str, *, timeout: TimeoutArg = None) -> CallActionResult:
+    async def reject(self, call_id: str, **options: Unpack[CallOptions]) -> CallActionResult:
         """Reject an inbound call before it is accepted."""
         body = CallActionBody(
             messaging_product="whatsapp",
             action=CallAction.REJECT,
             call_id=validation.call_id(call_id),
         )
-        return await self._call(self._request("calls.reject", body, timeout), CallActionResult)
+        return await self._call(self._action("calls.reject", body, options), CallActionResult)
 
-    async def terminate(self, call_id: str, *, timeout: TimeoutArg = None) -> CallActionResult:
+    async def terminate(self, call_id: str, **options: Unpack[CallOptions]) -> CallActionResult:
         """End an active call (also after the user hung up, so billing ends accurately)."""
         body = CallActionBody(
             messaging_product="whatsapp",
             action=CallAction.TERMINATE,
             call_id=validation.call_id(call_id),
         )
-        return await self._call(self._request("calls.terminate", body, timeout), CallActionResult)
+        return await self._call(self._action("calls.terminate", body, options), CallActionResult)
 
-    def _request(
-        self, operation: str, body: CallActionBody, timeout: TimeoutArg, *, idempotent: bool = True
+    def _action(
+        self,
+        operation: str,
+        body: CallActionBody,
+        options: CallOptions,
+        *,
+        idempotent: bool = True,
     ) -> Request:
         payload: Any = converter.unstructure(body)
-        return Request(
-            "POST",
-            PATH,
-            operation,
-            json=payload,
-            idempotent=idempotent,
-            timeout=self._timeout(timeout),
-        )
+        return self._request("POST", PATH, operation, options, json=payload, idempotent=idempotent)

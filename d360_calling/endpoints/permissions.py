@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from .. import validation
 from ..models.permissions import CallPermissions
-from ..session import Request
-from ._resource import Resource, TimeoutArg
+from ._resource import CallOptions, Resource
 
 
 class Permissions(Resource):
@@ -13,13 +14,8 @@ class Permissions(Resource):
 
     __slots__ = ()
 
-    async def get(self, wa_id: str, *, timeout: TimeoutArg = None) -> CallPermissions:
+    async def get(self, wa_id: str, **options: Unpack[CallOptions]) -> CallPermissions:
         """The user's permission, the actions allowed now and their limits."""
         user = validation.wa_id(wa_id)
-        request = Request(
-            "GET",
-            f"/calling/permissions/{user}",
-            "permissions.get",
-            timeout=self._timeout(timeout),
-        )
+        request = self._request("GET", f"/calling/permissions/{user}", "permissions.get", options)
         return await self._call(request, CallPermissions)

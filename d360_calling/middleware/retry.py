@@ -1,0 +1,165 @@
+"""Retries transient failures with tenacity, safely for calls that must not be sent twice.
+
+The first attempt runs straight through; tenacity is entered only after a failure the policy
+may retry (entering it costs more than the rest of the chain). A fresh `AsyncRetrying` is made
+per failing call, since tenacity keeps iteration state in a `threading.local` that every task
+on the loop shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import attrs
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
+from tenacity.stop import stop_base
+
+from ..errors import APIError, D360Error
+from ..session import Handler, Request, Response
+from ..transient import TransientTable, never_reached_server
+from .budget import RetryBudget
+
+logger = logging.getLogger("d360_calling")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How failed calls are retried: attempts, backoff with full jitter, caps, which errors.
+
+    A `Retry-After` (or `retry-after-ms`) from the server wins over the computed backoff; when
+    it asks for longer than `max_retry_after` or than the call has left, the call fails at once
+    with the server's error (`RateLimitError.retry_after` tells the caller how long).
+    `sleep` and `random` can be replaced to test exact waits.
+    """
+
+    max_attempts: int = 4
+    initial_wait: float = 0.25
+    max_wait: float = 8.0
+    max_retry_after: float = 30.0
+    transient: TransientTable = attrs.field(factory=TransientTable)
+    sleep: Sleep = asyncio.sleep
+    random: Callable[[], float] = random.random
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.initial_wait < 0 or self.max_wait < 0 or self.max_retry_after < 0:
+            raise ValueError("RetryPolicy waits must not be negative")
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff after failed attempt number `attempt` (from 1)."""
+        ceiling: float = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
+        return ceiling * self.random()
+
+    def wait_for(self, attempt: int, error: BaseException | None) -> float:
+        """The wait before the next attempt: the server's `Retry-After` if any, else backoff."""
+        if isinstance(error, APIError) and error.retry_after is not None:
+            return error.retry_after
+        return self.backoff(attempt)
+
+    def may_retry(self, request: Request, error: BaseException) -> bool:
+        """Whether `error` is transient and resending `request` cannot act on the API twice."""
+        if not isinstance(error, D360Error) or not self.transient.is_transient(error):
+            return False
+        return request.idempotent or never_reached_server(error)
+
+
+class _stop_if_wait_too_long(stop_base):
+    """Stop (and re-raise) when the next wait is past the policy's cap for server waits."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.upcoming_sleep > self.limit
+
+
+class RetryMiddleware:
+    """Retries transient failures per the policy, within the call's deadline and the budget."""
+
+    __slots__ = ("budget", "policy")
+
+    def __init__(self, policy: RetryPolicy, budget: RetryBudget | None = None) -> None:
+        self.policy = policy
+        self.budget = budget if budget is not None else RetryBudget()
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        policy: RetryPolicy | None = request.options.get("retry", self.policy)
+        if policy is None:
+            return await call_next(request)
+        try:
+            response = await call_next(request)
+        except D360Error as error:
+            if not policy.may_retry(request, error):
+                raise
+            self.budget.record_failure()
+            if policy.max_attempts < 2 or not self.budget.allows_retry:
+                raise
+            return await self._retry(policy, request, call_next, error)
+        self.budget.record_success()
+        return response
+
+    async def _retry(
+        self, policy: RetryPolicy, request: Request, call_next: Handler, first: D360Error
+    ) -> Response:
+        pending: D360Error | None = first
+        budget = self.budget
+
+        def should_retry(error: BaseException) -> bool:
+            if not policy.may_retry(request, error):
+                return False
+            if error is not first:  # the first failure was counted before tenacity
+                budget.record_failure()
+            return budget.allows_retry
+
+        remaining = request.remaining()
+        stop = stop_after_attempt(policy.max_attempts) | _stop_if_wait_too_long(
+            policy.max_retry_after
+        )
+        if remaining is not None:
+            stop = stop | stop_before_delay(remaining)
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=lambda state: policy.wait_for(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            retry=retry_if_exception(should_retry),
+            sleep=policy.sleep,
+            before_sleep=_log_retry(request),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if pending is not None:
+                    error, pending = pending, None
+                    raise error
+                number = attempt.retry_state.attempt_number
+                response = await call_next(attrs.evolve(request, attempt=number))
+                budget.record_success()
+                return response
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+
+def _log_retry(request: Request) -> Callable[[RetryCallState], None]:
+    def log(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        logger.info(
+            "%s: attempt %d failed (%s), retrying in %.3f s",
+            request.operation,
+            state.attempt_number,
+            error if isinstance(error, D360Error) else type(error).__name__,
+            state.upcoming_sleep,
+        )
+
+    return log

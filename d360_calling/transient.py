@@ -1,0 +1,61 @@
+"""Which failures are worth another attempt, as data: statuses, API codes, transport errors.
+
+Kept apart from the retry loop so the rules can be read, tested and replaced in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import aiohttp
+import attrs
+
+from .error_codes import RATE_LIMIT_CODES, TRANSIENT_CODES
+from .errors import APIError, D360Error, RateLimitError, TransportError
+
+NEVER_SENT: Final[tuple[type[BaseException], ...]] = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+)
+"""aiohttp failures before the request left: safe to resend even a `connect`.
+
+Every other transport failure (disconnect, reset, read timeout, truncated body) may have
+reached the server, so it is resent only when the operation is safe to send twice.
+"""
+
+NEVER_TRANSIENT: Final[tuple[type[BaseException], ...]] = (
+    aiohttp.ClientConnectorCertificateError,
+    aiohttp.ClientSSLError,
+)
+"""Certificate and TLS failures: a retry meets the same certificate."""
+
+
+@attrs.frozen
+class TransientTable:
+    """Statuses and API error codes that are worth another attempt; anything else is final.
+
+    An API error code decides before the HTTP status (360dialog throttles with HTTP 400 and
+    Meta answers 138000 with 401). 4xx other than 408 and 429 are never retried.
+    """
+
+    statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 555})
+    codes: frozenset[int] = RATE_LIMIT_CODES | TRANSIENT_CODES
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether `error` may go away if the same request is sent again later."""
+        if isinstance(error, TransportError):
+            return error.transient
+        if isinstance(error, RateLimitError):
+            return True
+        if isinstance(error, APIError):
+            if error.code is not None and error.code in self.codes:
+                return True
+            return error.status in self.statuses
+        return False
+
+
+def never_reached_server(error: D360Error) -> bool:
+    """Whether the API provably did not act on the request (so even `connect` may be resent)."""
+    if isinstance(error, TransportError):
+        return not error.request_sent
+    return isinstance(error, RateLimitError) and error.status in (400, 429)
