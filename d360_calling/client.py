@@ -17,7 +17,6 @@ from .middleware import (
     LoggingMiddleware,
     RateLimitMiddleware,
     RateLimitPolicy,
-    RetryBudget,
     RetryMiddleware,
     RetryPolicy,
 )
@@ -70,7 +69,7 @@ class Client:
             timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
         chain: list[Middleware] = list(middlewares)
         if retry is not None:
-            chain.append(RetryMiddleware(retry, RetryBudget()))
+            chain.append(RetryMiddleware(retry))
         if rate_limit is not None:
             chain.append(RateLimitMiddleware(rate_limit))
         chain += [LoggingMiddleware(), AuthMiddleware(key)]

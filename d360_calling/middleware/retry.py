@@ -47,6 +47,9 @@ class RetryPolicy:
     initial_wait: float = 0.25
     max_wait: float = 8.0
     max_retry_after: float = 30.0
+    budget_max_tokens: float | None = 10.0
+    """Depth of the client's retry budget (`None`: no budget); see `RetryBudget`."""
+    budget_token_ratio: float = 0.1
     transient: TransientTable = attrs.field(factory=TransientTable)
     sleep: Sleep = asyncio.sleep
     random: Callable[[], float] = random.random
@@ -90,9 +93,13 @@ class RetryMiddleware:
 
     __slots__ = ("budget", "policy")
 
-    def __init__(self, policy: RetryPolicy, budget: RetryBudget | None = None) -> None:
+    def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.budget = budget if budget is not None else RetryBudget()
+        self.budget = (
+            RetryBudget(policy.budget_max_tokens, policy.budget_token_ratio)
+            if policy.budget_max_tokens is not None
+            else None
+        )
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         policy: RetryPolicy | None = request.options.get("retry", self.policy)
@@ -103,11 +110,15 @@ class RetryMiddleware:
         except D360Error as error:
             if not policy.may_retry(request, error):
                 raise
-            self.budget.record_failure()
-            if policy.max_attempts < 2 or not self.budget.allows_retry:
+            if self.budget is not None:
+                self.budget.record_failure()
+                if not self.budget.allows_retry:
+                    raise
+            if policy.max_attempts < 2:
                 raise
             return await self._retry(policy, request, call_next, error)
-        self.budget.record_success()
+        if self.budget is not None:
+            self.budget.record_success()
         return response
 
     async def _retry(
@@ -119,6 +130,8 @@ class RetryMiddleware:
         def should_retry(error: BaseException) -> bool:
             if not policy.may_retry(request, error):
                 return False
+            if budget is None:
+                return True
             if error is not first:  # the first failure was counted before tenacity
                 budget.record_failure()
             return budget.allows_retry
@@ -146,7 +159,8 @@ class RetryMiddleware:
                     raise error
                 number = attempt.retry_state.attempt_number
                 response = await call_next(attrs.evolve(request, attempt=number))
-                budget.record_success()
+                if budget is not None:
+                    budget.record_success()
                 return response
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
