@@ -1,0 +1,33 @@
+"""An in-memory emulator of 360dialog's Calling API, to test clients without the real one.
+
+It is written from the API reference alone and shares no code with the SDK beyond the
+error-code table, so an SDK bug cannot hide behind a matching bug here.
+"""
+
+from d360_calling.sandbox.clock import SandboxClock
+from d360_calling.sandbox.faults import Fault, FaultKind, FaultPlan
+from d360_calling.sandbox.limits import Limits
+from d360_calling.sandbox.sdp import ANSWER_SDP, OFFER_SDP
+from d360_calling.sandbox.server import Sandbox, run_standalone
+from d360_calling.sandbox.state import Call, CallState, Direction
+from d360_calling.sandbox.stats import Stats
+from d360_calling.sandbox.webhooks import DeliveryFailure, WebhookDelivery, signature_header
+
+__all__ = [
+    "ANSWER_SDP",
+    "OFFER_SDP",
+    "Call",
+    "CallState",
+    "DeliveryFailure",
+    "Direction",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "Limits",
+    "Sandbox",
+    "SandboxClock",
+    "Stats",
+    "WebhookDelivery",
+    "run_standalone",
+    "signature_header",
+]

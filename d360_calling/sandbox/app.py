@@ -1,0 +1,201 @@
+"""The aiohttp.web application: routes, API-key check, fault injection and stats per request."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from d360_calling.sandbox.engine import Engine
+from d360_calling.sandbox.errors import ApiError, JsonObject, invalid_parameter, unauthorized
+from d360_calling.sandbox.faults import HTML_503, Fault, FaultKind, FaultPlan
+from d360_calling.sandbox.stats import Stats
+from d360_calling.sandbox.validation import (
+    call_operation,
+    is_wa_id,
+    parse_call_action,
+    parse_message,
+    parse_settings,
+)
+
+API_KEY_HEADER = "D360-API-KEY"
+"""The header 360dialog authenticates with (API reference, §1.0)."""
+
+SLOW_BODY_CHUNKS = 10
+"""How many pieces a slow body is written in."""
+
+_NO_BODY = object()
+"""Marks a request body that is not JSON."""
+
+
+def _json(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _json_response(
+    status: int, body: object, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=_json(body), content_type="application/json", headers=headers
+    )
+
+
+class SandboxApp:
+    """The HTTP face of an `Engine`: one handler per route, one pipeline for all of them."""
+
+    def __init__(self, engine: Engine, *, api_key: str, faults: FaultPlan, stats: Stats) -> None:
+        self.engine = engine
+        self.api_key = api_key
+        self.faults = faults
+        self.stats = stats
+        self.app = web.Application()
+        self.app.router.add_post("/calling/calls", self._calls)
+        self.app.router.add_get("/calling/permissions/{wa_id}", self._permissions)
+        self.app.router.add_get("/calling/settings", self._get_settings)
+        self.app.router.add_post("/calling/settings", self._update_settings)
+        self.app.router.add_post("/messages", self._messages)
+
+    # -- routes ---------------------------------------------------------------------------
+
+    async def _calls(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        return await self._serve(
+            request,
+            call_operation(body),
+            lambda: self.engine.call_action(parse_call_action(self._require_json(body))),
+        )
+
+    async def _permissions(self, request: web.Request) -> web.StreamResponse:
+        wa_id = request.match_info["wa_id"]
+
+        def run() -> JsonObject:
+            if not is_wa_id(wa_id):
+                raise invalid_parameter("consumer_whatsapp_id: ASCII digits only")
+            return self.engine.permissions(wa_id)
+
+        return await self._serve(request, "permissions.get", run)
+
+    async def _get_settings(self, request: web.Request) -> web.StreamResponse:
+        include = request.query.get("include_sip_credentials", "false").lower() == "true"
+        return await self._serve(
+            request,
+            "settings.get",
+            lambda: self.engine.settings(include_sip_credentials=include),
+        )
+
+    async def _update_settings(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+
+        def run() -> JsonObject:
+            today = datetime.fromtimestamp(self.engine.clock.now(), UTC).date()
+            return self.engine.update_settings(parse_settings(self._require_json(body), today))
+
+        return await self._serve(request, "settings.update", run)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        return await self._serve(
+            request,
+            "messages.send",
+            lambda: self.engine.send_message(parse_message(self._require_json(body))),
+        )
+
+    # -- the pipeline ---------------------------------------------------------------------
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        """The decoded JSON body, read only to learn the operation before faults are drawn."""
+        raw = await request.read()
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            return _NO_BODY
+
+    @staticmethod
+    def _require_json(body: object) -> object:
+        if body is _NO_BODY:
+            raise invalid_parameter("body: must be JSON")
+        return body
+
+    async def _serve(
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
+    ) -> web.StreamResponse:
+        """Count, maybe fault, authenticate, apply, answer (maybe corrupted)."""
+        self.stats.requests[operation] += 1
+        fault = self.faults.draw(operation)
+        if fault is not None:
+            self.stats.faults[fault.label] += 1
+            if fault.kind is FaultKind.LATENCY:
+                await asyncio.sleep(fault.seconds)
+            elif not fault.applies_effect:
+                return self._refuse(request, fault)
+        status, body, headers = self._apply(request, operation, run)
+        if fault is None or fault.kind is FaultKind.LATENCY:
+            return _json_response(status, body, headers)
+        return await self._corrupt(request, fault, status, _json(body))
+
+    def _apply(
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
+    ) -> tuple[int, JsonObject, dict[str, str]]:
+        try:
+            given = request.headers.get(API_KEY_HEADER, "")
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                raise unauthorized()
+            self.engine.expire()
+            body = run()
+        except ApiError as error:
+            return error.status, error.body, dict(error.headers)
+        self.stats.effects[operation] += 1
+        return 200, body, {}
+
+    @staticmethod
+    def _refuse(request: web.Request, fault: Fault) -> web.StreamResponse:
+        """The faults that answer instead of the sandbox: nothing is applied."""
+        if fault.kind is FaultKind.RESET_BEFORE:
+            _abort(request)
+            return web.Response()
+        if fault.kind is FaultKind.NON_JSON:
+            return web.Response(status=fault.status_code, text=HTML_503, content_type="text/html")
+        return _json_response(fault.status_code, fault.error_body(), dict(fault.headers))
+
+    @staticmethod
+    async def _corrupt(
+        request: web.Request, fault: Fault, status: int, body: bytes
+    ) -> web.StreamResponse:
+        """The faults that mangle the answer to a request that was applied."""
+        if fault.kind is FaultKind.RESET_AFTER:
+            _abort(request)
+            return web.Response()
+        if fault.kind is FaultKind.HUGE:
+            padding = b"x" * max(fault.size - 48, 0)
+            huge = b'{"messaging_product":"whatsapp","padding":"' + padding + b'"}'
+            return web.Response(status=200, body=huge, content_type="application/json")
+        if fault.kind is FaultKind.NESTED:
+            nested = b"[" * fault.size + b"]" * fault.size
+            return web.Response(status=200, body=nested, content_type="application/json")
+        response = web.StreamResponse(status=status)
+        response.content_type = "application/json"
+        if fault.kind is FaultKind.TRUNCATED:
+            response.content_length = len(body) + 64
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            _abort(request)
+            return response
+        response.content_length = len(body)  # SLOW_BODY
+        await response.prepare(request)
+        step = -(-len(body) // SLOW_BODY_CHUNKS)
+        for start in range(0, len(body), step):
+            await asyncio.sleep(fault.seconds / SLOW_BODY_CHUNKS)
+            await response.write(body[start : start + step])
+        await response.write_eof()
+        return response
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()

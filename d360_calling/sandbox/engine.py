@@ -1,0 +1,184 @@
+"""The glue between state and webhooks: every action changes state, then emits its webhooks.
+
+API operations are synchronous and queue their webhooks, so the HTTP answer is not delayed;
+user actions are coroutines that await their own deliveries.
+"""
+
+from __future__ import annotations
+
+from d360_calling.sandbox.clock import SandboxClock
+from d360_calling.sandbox.errors import JsonObject
+from d360_calling.sandbox.sdp import ANSWER_SDP
+from d360_calling.sandbox.state import Call, CallingState, PermissionStatus, iso
+from d360_calling.sandbox.validation import CallAction, OutboundMessage, is_wa_id
+from d360_calling.sandbox.webhooks import (
+    BusinessPhone,
+    Deliverer,
+    connect_webhook,
+    permission_reply_webhook,
+    status_webhook,
+    terminate_webhook,
+)
+
+
+class Engine:
+    """Runs API operations and user actions against one `CallingState`."""
+
+    def __init__(
+        self,
+        state: CallingState,
+        clock: SandboxClock,
+        deliverer: Deliverer,
+        phone: BusinessPhone,
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.deliverer = deliverer
+        self.phone = phone
+
+    def _name(self, wa_id: str) -> str:
+        return self.state.user(wa_id).name
+
+    def _terminate(self, call: Call) -> JsonObject:
+        return terminate_webhook(self.phone, call, self._name(call.wa_id))
+
+    def expire(self) -> None:
+        """Time out unanswered calls past the ring timeout and queue their terminate webhooks."""
+        expired = self.state.expire(self.clock.now())
+        if expired:
+            self.deliverer.enqueue(*(self._terminate(call) for call in expired))
+
+    # -- API operations -------------------------------------------------------------------
+
+    def call_action(self, action: CallAction) -> JsonObject:
+        """`POST /calling/calls`: apply the action, queue its webhooks, return the body."""
+        now = self.clock.now()
+        call = self.state.apply(action, now)
+        if action.action == "connect":
+            self.deliverer.enqueue(status_webhook(self.phone, call, "RINGING", now))
+            return {"messaging_product": "whatsapp", "calls": [{"id": call.id}]}
+        if action.action in ("reject", "terminate"):
+            self.deliverer.enqueue(self._terminate(call))
+        return {"messaging_product": "whatsapp", "success": True}
+
+    def permissions(self, wa_id: str) -> JsonObject:
+        """`GET /calling/permissions/{wa_id}`."""
+        return self.state.permissions_view(wa_id, self.clock.now())
+
+    def settings(self, *, include_sip_credentials: bool) -> JsonObject:
+        """`GET /calling/settings`."""
+        view = self.state.settings_view(include_sip_credentials=include_sip_credentials)
+        return {"calling": view}
+
+    def update_settings(self, calling: JsonObject) -> JsonObject:
+        """`POST /calling/settings`."""
+        self.state.update_settings(calling)
+        return {"success": True}
+
+    def send_message(self, message: OutboundMessage) -> JsonObject:
+        """`POST /messages`."""
+        message_id = self.state.send_message(message, self.clock.now())
+        return {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": message.to, "wa_id": message.to}],
+            "messages": [{"id": message_id}],
+        }
+
+    # -- user actions ---------------------------------------------------------------------
+
+    async def ring(
+        self,
+        wa_id: str,
+        *,
+        sdp: str,
+        cta_payload: str | None,
+        deeplink_payload: str | None,
+        name: str | None,
+    ) -> str:
+        """The user calls; the connect webhook (and an automatic callback grant) is delivered."""
+        if not is_wa_id(wa_id):
+            raise ValueError(f"a WhatsApp ID is ASCII digits, got {wa_id!r}")
+        self.expire()
+        now = self.clock.now()
+        if name is not None:
+            self.state.user(wa_id).name = name
+        call = self.state.ring(wa_id, sdp, now, cta=cta_payload, deeplink=deeplink_payload)
+        payloads = [connect_webhook(self.phone, call, self._name(wa_id), now)]
+        callback = self.state.settings.get("callback_permission_status") == "ENABLED"
+        if callback and self.state.permission(wa_id, now) is PermissionStatus.NO_PERMISSION:
+            self.state.set_permission(wa_id, PermissionStatus.TEMPORARY, now)
+            payloads.append(
+                permission_reply_webhook(
+                    self.phone,
+                    wa_id,
+                    self._name(wa_id),
+                    now,
+                    accept=True,
+                    permanent=False,
+                    expires_at=self.state.user(wa_id).expires_at,
+                    context_id=call.id,
+                    automatic=True,
+                )
+            )
+        await self.deliverer.enqueue(*payloads)
+        return call.id
+
+    async def user_answers(self, call_id: str) -> None:
+        """The user picks up a business-initiated call: ACCEPTED, then connect with the answer."""
+        self.expire()
+        now = self.clock.now()
+        call = self.state.user_answers(call_id, now, ANSWER_SDP)
+        await self.deliverer.enqueue(
+            status_webhook(self.phone, call, "ACCEPTED", now),
+            connect_webhook(self.phone, call, self._name(call.wa_id), now),
+        )
+
+    async def user_rejects(self, call_id: str) -> None:
+        """The user declines a business-initiated call: REJECTED, then terminate."""
+        self.expire()
+        now = self.clock.now()
+        call = self.state.user_rejects(call_id, now)
+        await self.deliverer.enqueue(
+            status_webhook(self.phone, call, "REJECTED", now), self._terminate(call)
+        )
+
+    async def user_hangs_up(self, call_id: str) -> None:
+        """The user ends a call (ringing or connected): terminate."""
+        self.expire()
+        call = self.state.user_hangs_up(call_id, self.clock.now())
+        await self.deliverer.enqueue(self._terminate(call))
+
+    async def user_answers_permission(self, wa_id: str, *, accept: bool, permanent: bool) -> None:
+        """The user answers a permission request; the stored permission follows."""
+        now = self.clock.now()
+        if not accept:
+            status = PermissionStatus.NO_PERMISSION
+        else:
+            status = PermissionStatus.PERMANENT if permanent else PermissionStatus.TEMPORARY
+        self.state.set_permission(wa_id, status, now)
+        user = self.state.user(wa_id)
+        await self.deliverer.enqueue(
+            permission_reply_webhook(
+                self.phone,
+                wa_id,
+                user.name,
+                now,
+                accept=accept,
+                permanent=permanent,
+                expires_at=user.expires_at,
+                context_id=user.last_request_id,
+            )
+        )
+
+    async def user_taps_call_button(self, message_id: str, *, sdp: str) -> str:
+        """The user taps a voice_call button: a call carrying the button's payload."""
+        message = self.state.messages.get(message_id)
+        if message is None or message.kind != "voice_call":
+            raise ValueError(f"{message_id!r} is not a voice_call message sent by the business")
+        if message.expires_at <= self.clock.now():
+            raise ValueError(
+                f"the call button of {message_id} expired at {iso(message.expires_at)}"
+            )
+        return await self.ring(
+            message.to, sdp=sdp, cta_payload=message.payload, deeplink_payload=None, name=None
+        )

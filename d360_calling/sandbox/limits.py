@@ -1,0 +1,30 @@
+"""The sandbox's quotas and timers, defaulting to the production values (API reference, §6)."""
+
+from __future__ import annotations
+
+import attrs
+
+DAY = 24 * 60 * 60
+"""Seconds in the 24 h windows the limits are counted over."""
+WEEK = 7 * DAY
+"""Seconds in the 7-day windows (permission requests, temporary permission lifetime)."""
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Per-user and per-number limits the sandbox enforces; tests shrink them to hit them fast."""
+
+    permission_requests_per_day: int = attrs.field(default=1, validator=attrs.validators.ge(0))
+    """Call permission requests per user per 24 h (error 138009)."""
+    permission_requests_per_week: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    """Call permission requests per user per 7 days (error 138009)."""
+    connected_calls_per_day: int = attrs.field(default=100, validator=attrs.validators.ge(0))
+    """Connected business-initiated calls per user per 24 h (error 138012)."""
+    concurrent_calls: int = attrs.field(default=1000, validator=attrs.validators.ge(0))
+    """Calls ringing or connected at once on the number (error 138002)."""
+    temporary_permission_seconds: float = attrs.field(
+        default=WEEK, validator=attrs.validators.gt(0)
+    )
+    """Lifetime of a temporary call permission, counted from the grant."""
+    ring_timeout_seconds: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    """A call not picked up within this time ends with a terminate webhook (state timed_out)."""

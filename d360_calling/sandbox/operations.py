@@ -1,0 +1,23 @@
+"""The operation names the sandbox counts and scripts faults by, one per API action."""
+
+from __future__ import annotations
+
+from typing import Final
+
+CALL_ACTIONS: Final[tuple[str, ...]] = ("connect", "pre_accept", "accept", "reject", "terminate")
+"""The `action` values of `POST /calling/calls` (API reference, section 1.1)."""
+
+INVALID_CALL_ACTION: Final = "calls.invalid"
+"""The operation of a `POST /calling/calls` whose body names no valid action."""
+
+OPERATIONS: Final[frozenset[str]] = frozenset(
+    {
+        *(f"calls.{action}" for action in CALL_ACTIONS),
+        INVALID_CALL_ACTION,
+        "permissions.get",
+        "settings.get",
+        "settings.update",
+        "messages.send",
+    }
+)
+"""Every operation name that appears in `Sandbox.stats` and `FaultPlan.script`."""

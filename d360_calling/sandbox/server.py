@@ -1,0 +1,236 @@
+"""`Sandbox`: the emulator's lifecycle and the user's side of every call, for tests and demos."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Literal, Self
+
+from aiohttp import web
+
+from d360_calling.sandbox.app import SandboxApp
+from d360_calling.sandbox.clock import SandboxClock
+from d360_calling.sandbox.engine import Engine
+from d360_calling.sandbox.errors import JsonObject
+from d360_calling.sandbox.faults import FaultPlan
+from d360_calling.sandbox.limits import Limits
+from d360_calling.sandbox.sdp import OFFER_SDP
+from d360_calling.sandbox.state import Call, CallingState, PermissionStatus
+from d360_calling.sandbox.stats import Stats
+from d360_calling.sandbox.webhooks import (
+    BusinessPhone,
+    Deliverer,
+    DeliveryFailure,
+    SignatureScheme,
+    WebhookDelivery,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Sandbox:
+    """An in-memory Calling API on a local port, with webhooks, limits and fault injection.
+
+    Calling is ENABLED in a fresh sandbox (the real default is DISABLED) so a test can place
+    calls at once; pass `calling_enabled=False` or update the settings to test 138000.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "sandbox-key",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        signature: SignatureScheme = "360dialog",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: SandboxClock | None = None,
+        limits: Limits | None = None,
+        faults: FaultPlan | None = None,
+        delivery: WebhookDelivery | None = None,
+        *,
+        calling_enabled: bool = True,
+        business_number: str = "15550001234",
+        phone_number_id: str = "100000000000001",
+        waba_id: str = "200000000000001",
+    ) -> None:
+        if signature not in ("360dialog", "meta"):
+            raise ValueError(f'signature must be "360dialog" or "meta", got {signature!r}')
+        self.clock = clock or SandboxClock()
+        self.limits = limits or Limits()
+        self.faults = faults or FaultPlan()
+        self.stats = Stats()
+        self._host = host
+        self._port = port
+        self._state = CallingState(self.limits, calling_enabled=calling_enabled)
+        self._deliverer = Deliverer(
+            url=webhook_url,
+            secret=webhook_secret,
+            scheme=signature,
+            delivery=delivery or WebhookDelivery(),
+        )
+        phone = BusinessPhone(business_number, phone_number_id, waba_id)
+        self._engine = Engine(self._state, self.clock, self._deliverer, phone)
+        self._app = SandboxApp(self._engine, api_key=api_key, faults=self.faults, stats=self.stats)
+        self._runner: web.AppRunner | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._bound_port: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start webhook delivery and serve HTTP on host:port (port 0 picks a free one)."""
+        if self._runner is not None:
+            raise RuntimeError("the sandbox is already running")
+        await self._deliverer.start()
+        runner = web.AppRunner(self._app.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await self._deliverer.close()
+            raise
+        self._runner = runner
+        self._bound_port = runner.addresses[0][1]
+        self._unsubscribe = self.clock.subscribe(self._engine.expire)
+
+    async def close(self) -> None:
+        """Stop serving, deliver pending webhooks, close the webhook session."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner, self._bound_port = None, None
+        await self._deliverer.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- inspection -----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """ "http://HOST:PORT" of the running sandbox."""
+        if self._bound_port is None:
+            raise RuntimeError("the sandbox is not running; use `async with Sandbox(...)`")
+        return f"http://{self._host}:{self._bound_port}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port the sandbox listens on."""
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    @property
+    def calls(self) -> Mapping[str, Call]:
+        """Every call by id (read-only); ringing calls past the timeout are ended first."""
+        self._engine.expire()
+        return MappingProxyType(self._state.calls)
+
+    @property
+    def webhooks(self) -> list[JsonObject]:
+        """Every webhook payload sent (or, without a URL, recorded), in delivery order."""
+        return self._deliverer.delivered
+
+    @property
+    def webhook_failures(self) -> list[DeliveryFailure]:
+        """Deliveries that got no 2xx answer, with the reason."""
+        return self._deliverer.failures
+
+    @property
+    def settings(self) -> JsonObject:
+        """The stored `calling` settings, SIP passwords included (a copy)."""
+        return self._state.settings_view(include_sip_credentials=True)
+
+    async def webhooks_idle(self) -> None:
+        """Wait until every queued webhook was delivered."""
+        await self._deliverer.idle()
+
+    # -- the user's side ------------------------------------------------------------------
+
+    async def ring(
+        self,
+        wa_id: str,
+        sdp: str = OFFER_SDP,
+        cta_payload: str | None = None,
+        deeplink_payload: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """The user calls the business; returns the call id once the connect webhook is sent."""
+        return await self._engine.ring(
+            wa_id, sdp=sdp, cta_payload=cta_payload, deeplink_payload=deeplink_payload, name=name
+        )
+
+    async def user_answers(self, call_id: str) -> None:
+        """The user picks up a business-initiated call (ACCEPTED + connect with the SDP answer)."""
+        await self._engine.user_answers(call_id)
+
+    async def user_rejects(self, call_id: str) -> None:
+        """The user declines a business-initiated call (REJECTED + terminate)."""
+        await self._engine.user_rejects(call_id)
+
+    async def user_hangs_up(self, call_id: str) -> None:
+        """The user ends a ringing or connected call (terminate)."""
+        await self._engine.user_hangs_up(call_id)
+
+    async def user_answers_permission(
+        self, wa_id: str, accept: bool = True, permanent: bool = False
+    ) -> None:
+        """The user answers a call permission request (call_permission_reply webhook)."""
+        await self._engine.user_answers_permission(wa_id, accept=accept, permanent=permanent)
+
+    async def user_taps_call_button(self, message_id: str, sdp: str = OFFER_SDP) -> str:
+        """The user taps the button of a voice_call message; returns the new call's id."""
+        return await self._engine.user_taps_call_button(message_id, sdp=sdp)
+
+    def set_permission(
+        self, wa_id: str, status: Literal["temporary", "permanent", "no_permission"]
+    ) -> None:
+        """Set a user's call permission directly (no webhook)."""
+        self._state.set_permission(wa_id, PermissionStatus(status), self.clock.now())
+
+    def set_uncallable(self, wa_id: str, uncallable: bool = True) -> None:
+        """Mark a user as unable to receive calls (connect fails with 138001)."""
+        if uncallable:
+            self._state.uncallable.add(wa_id)
+        else:
+            self._state.uncallable.discard(wa_id)
+
+
+async def run_standalone(
+    host: str = "127.0.0.1",
+    port: int = 8360,
+    api_key: str = "sandbox-key",
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    faults_spec: str | None = None,
+    signature: SignatureScheme = "360dialog",
+    on_ready: Callable[[Sandbox], None] | None = None,
+) -> None:
+    """Serve a sandbox until cancelled (`python -m d360_calling sandbox`)."""
+    faults = FaultPlan.parse(faults_spec) if faults_spec else None
+    async with Sandbox(
+        api_key,
+        webhook_url,
+        webhook_secret,
+        signature,
+        host=host,
+        port=port,
+        faults=faults,
+    ) as sandbox:
+        log.info("sandbox serving the Calling API at %s", sandbox.base_url)
+        if on_ready is not None:
+            on_ready(sandbox)
+        await asyncio.Event().wait()
