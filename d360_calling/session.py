@@ -24,6 +24,7 @@ from .errors import (
     RequestTimeoutError,
     ResponseDecodeError,
     TransportError,
+    ValidationError,
 )
 from .transient import NEVER_SENT, NEVER_TRANSIENT
 
@@ -45,8 +46,8 @@ class Timeout:
     def __attrs_post_init__(self) -> None:
         for name in ("total", "attempt", "connect"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"Timeout.{name} must be a positive number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValidationError("timeout", f"{name} must be a positive number, got {value!r}")
 
 
 DEFAULT_TIMEOUT: Final = Timeout()
@@ -217,7 +218,13 @@ class Session:
                 body = await self._read(raw, request.operation)
                 status, response_headers = raw.status, raw.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, request) from None
+            failure = _transport_error(exc, request)
+        else:
+            failure = None
+        if failure is not None:
+            # Raised outside the except block so no aiohttp error rides along as __context__:
+            # its repr can show request headers, the API key among them.
+            raise failure
         if not 200 <= status < 300:
             raise api_error(request.operation, status, response_headers, body)
         return Response(status, response_headers, body, request.attempt, loop.time() - started)
@@ -225,7 +232,7 @@ class Session:
     async def _read(self, raw: aiohttp.ClientResponse, operation: str) -> bytes:
         cap = self.max_body_size
         length = raw.content_length
-        if length is not None and length <= cap:
+        if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
             return await raw.read()
         chunks: list[bytes] = []
         size = 0

@@ -1,0 +1,92 @@
+"""Shared fixtures: a scripted server, a client bound to it, and aioresponses made to work
+with aiohttp 3.14."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses as Aioresponses
+
+from d360_calling import Client
+
+from .support.backends import Backend, MockBackend, ServerBackend, calling_default
+from .support.clients import make_client
+from .support.samples import API_KEY, DEFAULT_BASE_URL
+from .support.server import ScriptedServer
+
+__all__ = ["API_KEY"]
+
+
+@pytest.fixture
+def api_key() -> str:
+    return API_KEY
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    """A running `ScriptedServer` whose fallback answers every documented endpoint."""
+    async with ScriptedServer(default=calling_default) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: ScriptedServer) -> AsyncIterator[Client]:
+    """A client bound to `server`, closed after the test."""
+    bound = make_client(server.base_url)
+    try:
+        yield bound
+    finally:
+        await bound.aclose()
+
+
+def patched_aioresponses() -> Aioresponses:
+    """aioresponses for aiohttp 3.14: the one place that knows the workaround.
+
+    aioresponses 0.7.9 builds `ClientResponse` without the `stream_writer` argument aiohttp
+    3.14 requires (upstream issue 289); `None` would fail later on `.output_size`, so every
+    mocked response gets a stub writer with `output_size = 0`.
+    """
+
+    class StreamWriterStub:
+        output_size = 0
+
+    class PatchedResponse(aiohttp.ClientResponse):
+        def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", StreamWriterStub())
+            super().__init__(method, url, **kwargs)
+
+    class PatchedAioresponses(Aioresponses):
+        def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("response_class", PatchedResponse)
+            super().add(url, method, *args, **kwargs)
+
+    return PatchedAioresponses()
+
+
+@pytest.fixture
+def aioresponses() -> Iterator[Aioresponses]:
+    """aioresponses (patched for aiohttp 3.14) active for the test."""
+    with patched_aioresponses() as mock:
+        yield mock
+
+
+@pytest.fixture(params=["server", "aioresponses"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """The API stood in for by the scripted server, then by aioresponses."""
+    if request.param == "server":
+        async with ScriptedServer(default=calling_default) as running:
+            bound = make_client(running.base_url)
+            try:
+                yield ServerBackend(running, bound)
+            finally:
+                await bound.aclose()
+    else:
+        with patched_aioresponses() as mock:
+            bound = make_client(DEFAULT_BASE_URL)
+            try:
+                yield MockBackend(mock, bound, DEFAULT_BASE_URL)
+            finally:
+                await bound.aclose()

@@ -1,0 +1,1 @@
+"""Reusable test helpers: a scripted HTTP server, request backends, reference samples."""
