@@ -218,7 +218,7 @@ class Session:
                 body = await self._read(raw, request.operation)
                 status, response_headers = raw.status, raw.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = _transport_error(exc, request)
+            failure: TransportError | None = _transport_error(exc, request)
         else:
             failure = None
         if failure is not None:
