@@ -48,6 +48,7 @@ from .models.calls import (
     SdpType,
     SessionDescription,
 )
+from .models.messages import EnsureOutcome, EnsureResult, MessageResult
 from .models.permissions import (
     ActionLimit,
     CallPermissions,
@@ -118,11 +119,14 @@ __all__ = [
     "ConnectResult",
     "D360Error",
     "DuplicateCallError",
+    "EnsureOutcome",
+    "EnsureResult",
     "FeatureStatus",
     "HolidaySchedule",
     "MediaFeature",
     "MediaReceiveTimeoutError",
     "MediaTransmitTimeoutError",
+    "MessageResult",
     "Middleware",
     "NoMediaSignalsError",
     "NotFoundError",

@@ -10,7 +10,7 @@ from typing import Final, Self
 
 import aiohttp
 
-from .endpoints import Calls, Permissions, Settings
+from .endpoints import Calls, Messages, Permissions, Settings
 from .errors import ValidationError
 from .middleware import (
     AuthMiddleware,
@@ -82,7 +82,8 @@ class Client:
             connection_limit=connection_limit,
         )
         self.calls = Calls(self._session)
-        self.permissions = Permissions(self._session)
+        self.messages = Messages(self._session)
+        self.permissions = Permissions(self._session, self.messages)
         self.settings = Settings(self._session)
 
     @property

@@ -57,10 +57,11 @@ class RequestTimeoutError(TransportError, TimeoutError):
 
 
 class OutcomeUnknownError(TransportError):
-    """A `connect` may have reached the API but its answer was lost; it is never resent.
+    """A request that must not be sent twice (`connect`, a message) may have reached the API
+    but its answer was lost; it is never resent.
 
-    Reconcile by the `calls` webhooks (a `connect`/`status` event for `to`) instead of calling
-    again, which could ring the user twice.
+    Reconcile by webhook (a `calls` status for `to`, or the message's status) instead of calling
+    again, which could ring the user twice or spend a permission request.
     """
 
     def __init__(self, message: str, *, operation: str | None = None, to: str | None) -> None:

@@ -91,6 +91,13 @@ def text(field: str, value: object, *, max_length: int, required: bool = True) -
     return value
 
 
+def integer(field: str, value: object, low: int, high: int) -> int:
+    """A whole number within `low`..`high` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field, f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
 def known(field: str, value: OpenEnum | None) -> None:
     """Refuse enum values the API does not document (kept when parsing, never sent)."""
     if value is not None and not value.is_known:

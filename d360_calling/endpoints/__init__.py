@@ -1,7 +1,8 @@
 """Thin endpoint coroutines, grouped as the client exposes them."""
 
 from .calls import Calls
+from .messages import Messages
 from .permissions import Permissions
 from .settings import Settings
 
-__all__ = ["Calls", "Permissions", "Settings"]
+__all__ = ["Calls", "Messages", "Permissions", "Settings"]
