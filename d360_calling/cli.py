@@ -51,8 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--callback-permission-status", choices=["ENABLED", "DISABLED"])
     put.add_argument("--from-json", type=Path, help="a file with the `calling` object")
 
-    permissions = commands.add_parser("permissions", help="a user's call permission")
-    permissions.add_argument("wa_id")
+    permissions = commands.add_parser(
+        "permissions", help="a user's call permission: `permissions WA_ID` or `request WA_ID`"
+    )
+    permissions.add_argument("words", nargs="+", metavar="[request] WA_ID")
+    permissions.add_argument("--body", help="text of the permission request")
+
+    button = commands.add_parser("send-call-button", help="send a Call on WhatsApp button")
+    button.add_argument("wa_id")
+    button.add_argument("--body", required=True, help="the message text")
+    button.add_argument("--display-text", help="the button's label (at most 20 characters)")
+    button.add_argument("--ttl-minutes", type=int, help="1-43200; default 7 days")
+    button.add_argument("--payload", help="echoed back as cta_payload on the call")
 
     call = commands.add_parser("call", help="call actions")
     call_commands = call.add_subparsers(dest="action", required=True)
@@ -118,13 +128,30 @@ async def _with_client(base_url: str, command: Command) -> Any:
 
 def _api_command(args: argparse.Namespace) -> Command:
     if args.command == "permissions":
-        return lambda client: client.permissions.get(args.wa_id)
+        return _permissions_command(args)
+    if args.command == "send-call-button":
+        return lambda client: client.messages.send_call_button(
+            args.wa_id,
+            args.body,
+            display_text=args.display_text,
+            ttl_minutes=args.ttl_minutes,
+            payload=args.payload,
+        )
     if args.command == "settings" and args.action == "get":
         return lambda client: client.settings.get(include_sip_credentials=args.sip_credentials)
     if args.command == "settings":
         settings = _settings_from(args)
         return lambda client: client.settings.update(settings)
     return _call_command(args)
+
+
+def _permissions_command(args: argparse.Namespace) -> Command:
+    match args.words:
+        case [wa_id]:
+            return lambda client: client.permissions.get(wa_id)
+        case ["request", wa_id]:
+            return lambda client: client.permissions.request(wa_id, args.body)
+    raise SystemExit("usage: permissions WA_ID | permissions request WA_ID [--body TEXT]")
 
 
 def _call_command(args: argparse.Namespace) -> Command:

@@ -1,9 +1,9 @@
 """`python -m d360_calling demo`: a whole call story against the embedded sandbox.
 
 It starts a sandbox and a webhook receiver on free loopback ports and walks through what a
-business does: configure calling, check a permission, answer an inbound call, place an outbound
-call, and ride through a 429 and a 503. Each step is checked; the exit code is 0 only if all
-of them did what they should.
+business does: configure calling, answer an inbound call, ask a customer for call permission
+and place an outbound call, and ride through a 429 and a 503. Each step is checked; the exit
+code is 0 only if all of them did what they should.
 """
 
 from __future__ import annotations
@@ -21,10 +21,18 @@ from .client import Client
 from .errors import D360Error
 from .middleware.retry import RetryPolicy
 from .models.calls import FeatureStatus, SessionDescription
+from .models.messages import EnsureOutcome
 from .models.permissions import PermissionStatus
 from .models.settings import CallHours, CallingSettings, OperatingHours, Weekday
 from .sandbox import ANSWER_SDP, OFFER_SDP, Fault, Sandbox
-from .webhooks import CallStatus, CallTerminate, IncomingCall, Receiver, Router
+from .webhooks import (
+    CallStatus,
+    CallTerminate,
+    IncomingCall,
+    PermissionReply,
+    Receiver,
+    Router,
+)
 
 API_KEY = "demo-key"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a demo value, not a secret
@@ -40,6 +48,7 @@ class Story:
     connects: asyncio.Queue[IncomingCall] = attrs.field(factory=asyncio.Queue)
     statuses: asyncio.Queue[CallStatus] = attrs.field(factory=asyncio.Queue)
     terminates: asyncio.Queue[CallTerminate] = attrs.field(factory=asyncio.Queue)
+    replies: asyncio.Queue[PermissionReply] = attrs.field(factory=asyncio.Queue)
 
 
 @attrs.define
@@ -110,6 +119,10 @@ def _router(story: Story) -> Router:
     @router.on_terminate
     async def on_terminate(ended: CallTerminate) -> None:
         await story.terminates.put(ended)
+
+    @router.on_permission_reply
+    async def on_permission_reply(reply: PermissionReply) -> None:
+        await story.replies.put(reply)
 
     return router
 
@@ -200,7 +213,18 @@ async def _outbound(report: Report, story: Story, sandbox: Sandbox, client: Clie
         before.status is PermissionStatus.NO_PERMISSION and not before.can_start_call,
         str(before.status),
     )
+    ensured = await client.permissions.ensure(CUSTOMER, "May we call you about your order?")
+    report.check(
+        "permission requested",
+        ensured.outcome is EnsureOutcome.REQUESTED,
+        ensured.message_id or "",
+    )
     await sandbox.user_answers_permission(CUSTOMER, accept=True, permanent=False)
+    reply: PermissionReply = await _next(story.replies)
+    report.check(
+        "customer accepted (permission reply webhook)",
+        reply.response == "accept" and reply.context_id == ensured.message_id,
+    )
     after = await client.permissions.get(CUSTOMER)
     report.check(
         "customer granted a temporary permission",

@@ -294,6 +294,8 @@ def test_demo_passes() -> None:
         "[ok]   settings updated",
         "[ok]   connect webhook received",
         "[ok]   user hung up; terminate webhook received (duration 42 s)",
+        "[ok]   permission requested",
+        "[ok]   customer accepted (permission reply webhook)",
         "[ok]   call placed and ringing",
         "[ok]   permissions read after a 429 and a 503 (3 requests)",
         "[ok]   connect resent after a 429, placed exactly once",

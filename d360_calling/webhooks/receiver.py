@@ -1,0 +1,184 @@
+"""`Receiver`: an aiohttp.web endpoint that acknowledges at once and runs handlers in a task group.
+
+360dialog wants a 200 within about 250 ms, and a connect must be answered within seconds, so the
+handler only verifies, parses and dedupes before answering; the router's handlers run in a
+`TaskGroup` owned by the receiver. A failing handler is logged and never reaches the others;
+`aclose()` waits for running handlers up to `shutdown_timeout`, then cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable
+from datetime import timedelta
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from ..client import Client
+from .dedupe import InMemoryDedupe
+from .errors import SignatureError, WebhookError
+from .events import CallConnect, Event
+from .parse import parse
+from .router import Router
+from .verify import verify
+
+logger = logging.getLogger("d360_calling.webhooks")
+
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+
+
+class Receiver:
+    """Serves `POST {path}` for webhooks: verify (if a secret is set), parse, dedupe, dispatch.
+
+    Use `receiver.app` as a whole application, or mount `receiver.handler` on your own and
+    `await receiver.aclose()` on shutdown. Connects older than `max_connect_age` seconds are
+    dropped (the user has hung up by then); `None` keeps them all.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        client: Client | None = None,
+        secret: str | None = None,
+        path: str = "/webhook",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        dedupe: InMemoryDedupe | None = None,
+        shutdown_timeout: float = 10.0,
+        max_connect_age: float | None = 60.0,
+    ) -> None:
+        self.router = router
+        self.client = client
+        self.path = path
+        self.max_body_size = max_body_size
+        self.dedupe = dedupe if dedupe is not None else InMemoryDedupe()
+        self.shutdown_timeout = shutdown_timeout
+        self.max_connect_age = max_connect_age
+        self.stats: Counter[str] = Counter()
+        self._secret = secret
+        self._group: asyncio.TaskGroup | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._closed = False
+        self._app: web.Application | None = None
+
+    def __repr__(self) -> str:
+        secret = "'***'" if self._secret else "None"
+        return f"Receiver(path={self.path!r}, secret={secret})"
+
+    @property
+    def app(self) -> web.Application:
+        """An application serving only the webhook path; closing it closes the receiver."""
+        if self._app is None:
+            app = web.Application(client_max_size=self.max_body_size)
+            app.router.add_post(self.path, self.handler)
+            app.on_cleanup.append(lambda _: self.aclose())
+            self._app = app
+        return self._app
+
+    async def handler(self, request: web.Request) -> web.Response:
+        """Acknowledge a delivery: 200 once it is verified and parsed, before handlers run."""
+        if self._closed:
+            return web.Response(status=503, text="shutting down")
+        length = request.content_length
+        if length is not None and length > self.max_body_size:
+            self.stats["too_large"] += 1
+            return web.Response(status=413, text="body too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self.stats["too_large"] += 1
+            return web.Response(status=413, text="body too large")
+        if len(body) > self.max_body_size:
+            self.stats["too_large"] += 1
+            return web.Response(status=413, text="body too large")
+        if self._secret is not None:
+            try:
+                verify(body, request.headers, self._secret)
+            except SignatureError as error:
+                self.stats["bad_signature"] += 1
+                logger.warning("webhook refused: %s", error)
+                return web.Response(status=401, text="bad signature")
+        try:
+            events = parse(body)
+        except WebhookError as error:
+            self.stats["malformed"] += 1
+            logger.warning("webhook refused: %s", error)
+            return web.Response(status=400, text="malformed webhook")
+        await self.dispatch(events)
+        return web.Response(text="ok")
+
+    async def dispatch(self, events: list[Event]) -> None:
+        """Start the handlers for new events (duplicates and stale connects are dropped)."""
+        group = await self._task_group()
+        for event in events:
+            self.stats["events"] += 1
+            if not self.dedupe.first_time(event.dedupe_key):
+                self.stats["duplicates"] += 1
+                continue
+            if self._stale(event):
+                self.stats["stale"] += 1
+                continue
+            for handler in self.router.handlers_for(event, self.client):
+                group.create_task(self._run(handler, event))
+
+    def _stale(self, event: Event) -> bool:
+        if self.max_connect_age is None or not isinstance(event, CallConnect):
+            return False
+        if event.age() > timedelta(seconds=self.max_connect_age):
+            logger.warning("connect for %s is too old to answer; dropped", event.call_id)
+            return True
+        return False
+
+    async def _run(self, handler: Awaitable[None], event: Event) -> None:
+        try:
+            await handler
+        except Exception:
+            self.stats["handler_errors"] += 1
+            logger.exception("webhook handler for %s failed", type(event).__name__)
+
+    async def _task_group(self) -> asyncio.TaskGroup:
+        if self._group is None:
+            ready = asyncio.Event()
+            self._supervisor = asyncio.create_task(self._supervise(ready))
+            await ready.wait()
+        assert self._group is not None
+        return self._group
+
+    async def _supervise(self, ready: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            ready.set()
+            await self._stopping.wait()
+
+    async def aclose(self) -> None:
+        """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`."""
+        self._closed = True
+        self._stopping.set()
+        supervisor = self._supervisor
+        if supervisor is None or supervisor.done():
+            return
+        try:
+            async with asyncio.timeout(self.shutdown_timeout):
+                await asyncio.shield(supervisor)
+        except TimeoutError:
+            logger.warning(
+                "webhook handlers still running after %ss; cancelled", self.shutdown_timeout
+            )
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

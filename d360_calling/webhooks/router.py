@@ -1,0 +1,152 @@
+"""`Router`: handlers per event kind, and the per-call state that copes with reordering.
+
+Deliveries are neither ordered nor unique: a terminate can come before its connect. The router
+remembers (bounded) which calls already ended, so a late connect is not answered, and gives a
+connect handler an `IncomingCall` bound to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ..client import Client
+from ..errors import D360Error
+from ..models.calls import CallActionResult, SessionDescription
+from .events import (
+    CallConnect,
+    CallStatus,
+    CallTerminate,
+    Event,
+    PermissionReply,
+    SettingsUpdate,
+    UnknownEvent,
+)
+
+logger = logging.getLogger("d360_calling.webhooks")
+
+E = TypeVar("E")
+Handler = Callable[[E], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+
+
+class IncomingCall:
+    """A `connect` event bound to a client: answer, reject or end the call in one line."""
+
+    __slots__ = ("_client", "event")
+
+    def __init__(self, event: CallConnect, client: Client | None) -> None:
+        self.event = event
+        self._client = client
+
+    @property
+    def call_id(self) -> str:
+        """The call's `wacid.…` id."""
+        return self.event.call_id
+
+    def _bound(self) -> Client:
+        if self._client is None:
+            raise D360Error("no client is bound to the receiver", operation="webhooks.connect")
+        return self._client
+
+    async def pre_accept(self, sdp: str | SessionDescription) -> CallActionResult:
+        """Pre-accept with the SDP answer (a plain string is taken as an answer)."""
+        return await self._bound().calls.pre_accept(self.call_id, _answer(sdp))
+
+    async def accept(
+        self, sdp: str | SessionDescription, *, biz_opaque_callback_data: str | None = None
+    ) -> CallActionResult:
+        """Accept with the same SDP answer given to `pre_accept`."""
+        return await self._bound().calls.accept(
+            self.call_id, _answer(sdp), biz_opaque_callback_data=biz_opaque_callback_data
+        )
+
+    async def reject(self) -> CallActionResult:
+        """Reject the call."""
+        return await self._bound().calls.reject(self.call_id)
+
+    async def terminate(self) -> CallActionResult:
+        """End the call."""
+        return await self._bound().calls.terminate(self.call_id)
+
+    def __repr__(self) -> str:
+        return f"IncomingCall(call_id={self.call_id!r})"
+
+
+def _answer(sdp: str | SessionDescription) -> SessionDescription:
+    return sdp if isinstance(sdp, SessionDescription) else SessionDescription.answer(sdp)
+
+
+class Router:
+    """Maps event kinds to async handlers; register with the decorators."""
+
+    def __init__(self, *, remember_calls: int = 10_000) -> None:
+        self._connect: list[Handler[IncomingCall]] = []
+        self._status: list[Handler[CallStatus]] = []
+        self._terminate: list[Handler[CallTerminate]] = []
+        self._permission_reply: list[Handler[PermissionReply]] = []
+        self._settings_update: list[Handler[SettingsUpdate]] = []
+        self._unknown: list[Handler[UnknownEvent]] = []
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember_calls
+
+    def on_connect(self, handler: H) -> H:
+        """Run `handler(IncomingCall)` for each new call (inbound offer or outbound answer)."""
+        self._connect.append(handler)
+        return handler
+
+    def on_status(self, handler: H) -> H:
+        """Run `handler(CallStatus)` for RINGING / ACCEPTED / REJECTED."""
+        self._status.append(handler)
+        return handler
+
+    def on_terminate(self, handler: H) -> H:
+        """Run `handler(CallTerminate)` when a call ends."""
+        self._terminate.append(handler)
+        return handler
+
+    def on_permission_reply(self, handler: H) -> H:
+        """Run `handler(PermissionReply)` when a user grants or refuses call permission."""
+        self._permission_reply.append(handler)
+        return handler
+
+    def on_settings_update(self, handler: H) -> H:
+        """Run `handler(SettingsUpdate)` when the number's calling settings change."""
+        self._settings_update.append(handler)
+        return handler
+
+    def on_unknown(self, handler: H) -> H:
+        """Run `handler(UnknownEvent)` for parts of a webhook the SDK does not model."""
+        self._unknown.append(handler)
+        return handler
+
+    def has_ended(self, call_id: str) -> bool:
+        """Whether a terminate for this call was seen (it may have overtaken the connect)."""
+        return call_id in self._ended
+
+    def handlers_for(self, event: Event, client: Client | None) -> list[Awaitable[None]]:
+        """The handler coroutines to run for `event`, updating per-call state first."""
+        if isinstance(event, CallTerminate):
+            self._mark_ended(event.call_id)
+            return [handler(event) for handler in self._terminate]
+        if isinstance(event, CallConnect):
+            if self.has_ended(event.call_id):
+                logger.info("connect for %s arrived after its terminate; skipped", event.call_id)
+                return []
+            call = IncomingCall(event, client)
+            return [handler(call) for handler in self._connect]
+        table: dict[type[Any], list[Any]] = {
+            CallStatus: self._status,
+            PermissionReply: self._permission_reply,
+            SettingsUpdate: self._settings_update,
+            UnknownEvent: self._unknown,
+        }
+        return [handler(event) for handler in table.get(type(event), [])]
+
+    def _mark_ended(self, call_id: str) -> None:
+        self._ended[call_id] = None
+        self._ended.move_to_end(call_id)
+        while len(self._ended) > self._remember:
+            self._ended.popitem(last=False)
