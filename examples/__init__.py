@@ -1,0 +1,1 @@
+"""Runnable examples; each runs against the embedded sandbox with `--sandbox`."""
