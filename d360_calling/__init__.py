@@ -38,7 +38,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .middleware import RateLimitPolicy, RetryBudget, RetryPolicy
+from .middleware import RateLimitPolicy, RetryPolicy
 from .models.calls import (
     CallAction,
     CallActionResult,
@@ -81,6 +81,7 @@ from .models.settings import (
     Weekday,
 )
 from .session import DEFAULT_BASE_URL, Middleware, Request, Response, Timeout
+from .shared_state import BudgetLimits, LocalState, SharedState, SharedStateUnavailable
 from .transient import TransientTable
 
 __version__ = "0.1.0"
@@ -94,6 +95,7 @@ __all__ = [
     "AudioSettings",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetLimits",
     "BusinessCallingUnavailableError",
     "BusinessInitiatedCallsLimitError",
     "CallAction",
@@ -123,6 +125,7 @@ __all__ = [
     "EnsureResult",
     "FeatureStatus",
     "HolidaySchedule",
+    "LocalState",
     "MediaFeature",
     "MediaReceiveTimeoutError",
     "MediaTransmitTimeoutError",
@@ -151,12 +154,13 @@ __all__ = [
     "Restriction",
     "RestrictionType",
     "Restrictions",
-    "RetryBudget",
     "RetryPolicy",
     "SdpType",
     "ServerError",
     "SessionDescription",
     "SettingsUpdateResult",
+    "SharedState",
+    "SharedStateUnavailable",
     "SipServer",
     "SipSettings",
     "SrtpKeyExchangeProtocol",

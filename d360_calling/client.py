@@ -28,6 +28,7 @@ from .session import (
     Session,
     Timeout,
 )
+from .shared_state import LocalState, SharedState
 
 API_KEY_ENV = "D360_API_KEY"
 DEFAULT_RETRY: Final = RetryPolicy()
@@ -42,7 +43,8 @@ class Client:
     existing `aiohttp.ClientSession` (its pool); the SDK never changes or closes it.
     `retry` and `rate_limit` take policy objects, or `None` to switch them off; `middlewares`
     are yours, outermost first, wrapped around the SDK's own (retry → rate limit → logging →
-    auth → send).
+    auth → send). `shared_state` holds the rate-limit gate and retry budget: in-process by
+    default, or a `RedisState` shared by many workers.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class Client:
         retry: RetryPolicy | None = DEFAULT_RETRY,
         rate_limit: RateLimitPolicy | None = DEFAULT_RATE_LIMIT,
         middlewares: Sequence[Middleware] = (),
+        shared_state: SharedState | None = None,
         session: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
@@ -67,11 +70,12 @@ class Client:
             raise ValidationError("base_url", "must start with https:// or http://")
         if isinstance(timeout, int | float):
             timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
+        self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
         chain: list[Middleware] = list(middlewares)
         if retry is not None:
-            chain.append(RetryMiddleware(retry))
+            chain.append(RetryMiddleware(retry, self.shared_state))
         if rate_limit is not None:
-            chain.append(RateLimitMiddleware(rate_limit))
+            chain.append(RateLimitMiddleware(rate_limit, self.shared_state))
         chain += [LoggingMiddleware(), AuthMiddleware(key)]
         self._session = Session(
             base_url=base_url,

@@ -15,10 +15,10 @@ from aiohttp import web
 
 from d360_calling import Client
 from d360_calling.sandbox import Sandbox, WebhookDelivery
+from d360_calling.shared_state import InMemoryDedupe
 from d360_calling.webhooks import (
     CallTerminate,
     IncomingCall,
-    InMemoryDedupe,
     Receiver,
     Router,
     sign,

@@ -18,6 +18,7 @@ import pytest
 
 from d360_calling import (
     BadRequestError,
+    BudgetLimits,
     CallPermissionNotFoundError,
     Client,
     OutcomeUnknownError,
@@ -200,7 +201,7 @@ async def test_connect_never_sent_twice_per_logical_call_under_resets(
         *[reset_after_read(), UNAVAILABLE, throttled({"Retry-After": "0"}), connected] * 10
     )
     outcomes: list[str] = []
-    policy = {"budget_max_tokens": 100.0}
+    policy = {"budget": BudgetLimits(max_tokens=100.0)}
     async with retrying_client(server.base_url, sleep, policy=policy) as client:
         for index in range(30):
             try:

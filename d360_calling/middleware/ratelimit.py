@@ -1,8 +1,9 @@
 """Client-side rate limiting: a gate a 429 closes for every task, a token bucket, a cap.
 
 A 429 (or a rate-limit error code in a 400 body) closes the gate until its `Retry-After` (or a
-default backoff) passes, so a thousand tasks do not each earn their own 429. Waiting here
-counts against the call's deadline; a wait longer than what the call has left fails at once.
+default backoff) passes, so a thousand tasks do not each earn their own 429; with a shared
+state the gate holds every worker back. Waiting here counts against the call's deadline; a
+wait longer than what the call has left fails at once.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import attrs
 
 from ..errors import RateLimitError
 from ..session import Handler, Request, Response
+from ..shared_state import LocalState, SharedState
 
 
 @attrs.frozen
 class RateLimitPolicy:
-    """Limits the client keeps to: the gate's default backoff, optional rate and in-flight cap.
+    """Limits the client keeps to: the gate's backoff, optional rate and in-flight cap.
 
     `requests_per_second` (with `burst`) turns on a token bucket; `max_in_flight` caps
     concurrent requests, and queuing there (not in aiohttp's pool) means a closed gate also
-    holds back requests that were waiting for a connection.
+    holds back requests that were waiting for a connection. A `Retry-After` longer than
+    `max_gate_close` closes the gate only that long, so one absurd header cannot stop a client
+    for days (the call that got it still fails with the full `retry_after`).
     """
 
     default_backoff: float = 1.0
+    max_gate_close: float = 60.0
     requests_per_second: float | None = None
     burst: int = 1
     max_in_flight: int | None = 100
@@ -36,62 +41,18 @@ class RateLimitPolicy:
             raise ValueError("RateLimitPolicy.burst must be at least 1")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ValueError("RateLimitPolicy.max_in_flight must be at least 1")
-
-
-@attrs.define
-class RateLimitGate:
-    """Closed until a loop time; shared by every task of a client."""
-
-    closed_until: float = 0.0
-
-    def close_for(self, seconds: float, now: float) -> None:
-        """Keep requests back for `seconds` from `now` (never shortens an existing close)."""
-        self.closed_until = max(self.closed_until, now + seconds)
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until the gate opens (0 when open)."""
-        return max(0.0, self.closed_until - now)
-
-
-@attrs.define
-class TokenBucket:
-    """Requests-per-second limiter; takes reservations so waiters queue in arrival order."""
-
-    rate: float
-    burst: int
-    tokens: float = attrs.field(default=None)
-    updated: float = 0.0
-
-    def __attrs_post_init__(self) -> None:
-        if self.tokens is None:
-            self.tokens = float(self.burst)
-
-    def reserve(self, now: float) -> float:
-        """Take a token and return how long to wait until it is really there."""
-        if self.updated:
-            self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        self.tokens -= 1.0
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-
-    def refund(self) -> None:
-        """Give a reserved token back (its holder was cancelled before sending)."""
-        self.tokens += 1.0
+        if self.default_backoff < 0 or self.max_gate_close < 0:
+            raise ValueError("RateLimitPolicy waits must not be negative")
 
 
 class RateLimitMiddleware:
     """Applies the gate, the token bucket and the in-flight cap to every request."""
 
-    __slots__ = ("_bucket", "_in_flight", "gate", "policy")
+    __slots__ = ("_in_flight", "policy", "state")
 
-    def __init__(self, policy: RateLimitPolicy, gate: RateLimitGate | None = None) -> None:
+    def __init__(self, policy: RateLimitPolicy, state: SharedState | None = None) -> None:
         self.policy = policy
-        self.gate = gate if gate is not None else RateLimitGate()
-        self._bucket = (
-            TokenBucket(policy.requests_per_second, policy.burst)
-            if policy.requests_per_second is not None
-            else None
-        )
+        self.state: SharedState = state if state is not None else LocalState()
         self._in_flight = (
             asyncio.Semaphore(policy.max_in_flight) if policy.max_in_flight is not None else None
         )
@@ -104,26 +65,25 @@ class RateLimitMiddleware:
         return await self._send(request, call_next, limited)
 
     async def _send(self, request: Request, call_next: Handler, limited: bool) -> Response:
-        loop = asyncio.get_running_loop()
-        await self._wait(request, self.gate.wait_time(loop.time()))
-        if limited and self._bucket is not None:
-            await self._take_token(request)
+        await self._wait(request, self.state.gate_wait())
+        if limited and self.policy.requests_per_second is not None:
+            await self._take_token(request, self.policy.requests_per_second)
         try:
             return await call_next(request)
         except RateLimitError as error:
             backoff = error.retry_after
             if backoff is None:
                 backoff = self.policy.default_backoff
-            self.gate.close_for(backoff, loop.time())
+            await self.state.close_gate(min(backoff, self.policy.max_gate_close))
             raise
 
-    async def _take_token(self, request: Request) -> None:
-        assert self._bucket is not None
-        wait = self._bucket.reserve(asyncio.get_running_loop().time())
+    async def _take_token(self, request: Request, rate: float) -> None:
+        burst = self.policy.burst
+        wait = await self.state.take_token(rate, burst)
         try:
             await self._wait(request, wait)
         except BaseException:
-            self._bucket.refund()
+            await self.state.return_token(rate, burst)
             raise
 
     async def _wait(self, request: Request, seconds: float) -> None:

@@ -25,8 +25,8 @@ from tenacity.stop import stop_base
 
 from ..errors import APIError, D360Error
 from ..session import Handler, Request, Response
+from ..shared_state import BudgetLimits, LocalState, SharedState
 from ..transient import TransientTable, never_reached_server
-from .budget import RetryBudget
 
 logger = logging.getLogger("d360_calling")
 
@@ -47,9 +47,9 @@ class RetryPolicy:
     initial_wait: float = 0.25
     max_wait: float = 8.0
     max_retry_after: float = 30.0
-    budget_max_tokens: float | None = 10.0
-    """Depth of the client's retry budget (`None`: no budget); see `RetryBudget`."""
-    budget_token_ratio: float = 0.1
+    budget: BudgetLimits | None = attrs.field(factory=BudgetLimits)
+    """The shape of the client's retry budget (`None`: no budget); the tokens live in its
+    shared state, so every call on the client (or every worker, with Redis) spends them."""
     transient: TransientTable = attrs.field(factory=TransientTable)
     sleep: Sleep = asyncio.sleep
     random: Callable[[], float] = random.random
@@ -91,15 +91,11 @@ class _stop_if_wait_too_long(stop_base):
 class RetryMiddleware:
     """Retries transient failures per the policy, within the call's deadline and the budget."""
 
-    __slots__ = ("budget", "policy")
+    __slots__ = ("policy", "state")
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, state: SharedState | None = None) -> None:
         self.policy = policy
-        self.budget = (
-            RetryBudget(policy.budget_max_tokens, policy.budget_token_ratio)
-            if policy.budget_max_tokens is not None
-            else None
-        )
+        self.state: SharedState = state if state is not None else LocalState()
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         policy: RetryPolicy | None = request.options.get("retry", self.policy)
@@ -108,33 +104,29 @@ class RetryMiddleware:
         try:
             response = await call_next(request)
         except D360Error as error:
-            if not policy.may_retry(request, error):
+            if not policy.may_retry(request, error) or policy.max_attempts < 2:
                 raise
-            if self.budget is not None:
-                self.budget.record_failure()
-                if not self.budget.allows_retry:
-                    raise
-            if policy.max_attempts < 2:
+            if not await self._spend(policy):
                 raise
             return await self._retry(policy, request, call_next, error)
-        if self.budget is not None:
-            self.budget.record_success()
+        if policy.budget is not None:
+            self.state.record_success(policy.budget)
         return response
+
+    async def _spend(self, policy: RetryPolicy) -> bool:
+        """Count a retryable failure; whether the budget still allows a retry."""
+        if policy.budget is None:
+            return True
+        return await self.state.record_failure(policy.budget)
 
     async def _retry(
         self, policy: RetryPolicy, request: Request, call_next: Handler, first: D360Error
     ) -> Response:
         pending: D360Error | None = first
-        budget = self.budget
+        budget_allows = True
 
         def should_retry(error: BaseException) -> bool:
-            if not policy.may_retry(request, error):
-                return False
-            if budget is None:
-                return True
-            if error is not first:  # the first failure was counted before tenacity
-                budget.record_failure()
-            return budget.allows_retry
+            return budget_allows and policy.may_retry(request, error)
 
         remaining = request.remaining()
         stop = stop_after_attempt(policy.max_attempts) | _stop_if_wait_too_long(
@@ -158,9 +150,15 @@ class RetryMiddleware:
                     error, pending = pending, None
                     raise error
                 number = attempt.retry_state.attempt_number
-                response = await call_next(attrs.evolve(request, attempt=number))
-                if budget is not None:
-                    budget.record_success()
+                try:
+                    response = await call_next(attrs.evolve(request, attempt=number))
+                except D360Error as error:
+                    # The budget is asked here, not in the (synchronous) retry predicate.
+                    if policy.may_retry(request, error):
+                        budget_allows = await self._spend(policy)
+                    raise
+                if policy.budget is not None:
+                    self.state.record_success(policy.budget)
                 return response
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 

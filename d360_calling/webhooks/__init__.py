@@ -1,6 +1,5 @@
 """Webhooks: parse and verify deliveries, route events to handlers, receive them over HTTP."""
 
-from .dedupe import InMemoryDedupe
 from .errors import SignatureError, WebhookError
 from .events import (
     CallConnect,
@@ -21,7 +20,6 @@ __all__ = [
     "CallStatus",
     "CallTerminate",
     "Event",
-    "InMemoryDedupe",
     "IncomingCall",
     "PermissionReply",
     "Receiver",

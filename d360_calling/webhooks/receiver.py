@@ -19,7 +19,8 @@ from typing import Self
 from aiohttp import web
 
 from ..client import Client
-from .dedupe import InMemoryDedupe
+from ..shared_state import LocalState, SharedState, SharedStateUnavailable
+from ..shared_state.primitives import DAY
 from .errors import SignatureError, WebhookError
 from .events import CallConnect, Event
 from .parse import parse
@@ -36,7 +37,9 @@ class Receiver:
 
     Use `receiver.app` as a whole application, or mount `receiver.handler` on your own and
     `await receiver.aclose()` on shutdown. Connects older than `max_connect_age` seconds are
-    dropped (the user has hung up by then); `None` keeps them all.
+    dropped (the user has hung up by then); `None` keeps them all. Repeated deliveries are
+    dropped for `dedupe_ttl` seconds (the platform retries for up to a day); give several
+    receivers one `RedisState` so a delivery is handled once across all of them.
     """
 
     def __init__(
@@ -47,7 +50,8 @@ class Receiver:
         secret: str | None = None,
         path: str = "/webhook",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        dedupe: InMemoryDedupe | None = None,
+        shared_state: SharedState | None = None,
+        dedupe_ttl: float = DAY,
         shutdown_timeout: float = 10.0,
         max_connect_age: float | None = 60.0,
     ) -> None:
@@ -55,7 +59,8 @@ class Receiver:
         self.client = client
         self.path = path
         self.max_body_size = max_body_size
-        self.dedupe = dedupe if dedupe is not None else InMemoryDedupe()
+        self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
+        self.dedupe_ttl = dedupe_ttl
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
         self.stats: Counter[str] = Counter()
@@ -109,7 +114,12 @@ class Receiver:
             self.stats["malformed"] += 1
             logger.warning("webhook refused: %s", error)
             return web.Response(status=400, text="malformed webhook")
-        await self.dispatch(events)
+        try:
+            await self.dispatch(events)
+        except SharedStateUnavailable as error:
+            # Dedupe is set to fail closed: ask the platform to deliver again later.
+            logger.warning("webhook deferred: %s", error)
+            return web.Response(status=503, text="dedupe store unavailable")
         return web.Response(text="ok")
 
     async def dispatch(self, events: list[Event]) -> None:
@@ -117,7 +127,7 @@ class Receiver:
         group = await self._task_group()
         for event in events:
             self.stats["events"] += 1
-            if not self.dedupe.first_time(event.dedupe_key):
+            if not await self.shared_state.first_time(event.dedupe_key, self.dedupe_ttl):
                 self.stats["duplicates"] += 1
                 continue
             if self._stale(event):

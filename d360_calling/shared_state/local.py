@@ -1,0 +1,78 @@
+"""`LocalState`: the in-process default, with nothing to wait on."""
+
+from __future__ import annotations
+
+import time
+
+from .primitives import (
+    DEFAULT_MAX_ENTRIES,
+    InMemoryDedupe,
+    RateLimitGate,
+    RetryBudget,
+    TokenBucket,
+)
+from .protocol import BudgetLimits
+
+
+class LocalState:
+    """Gate, token bucket, retry budget and dedupe set in this process (one per client)."""
+
+    def __init__(self, *, max_dedupe_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self.gate = RateLimitGate()
+        self._bucket: TokenBucket | None = None
+        self._budget: RetryBudget | None = None
+        self._dedupe: dict[float, InMemoryDedupe] = {}
+        self._max_dedupe_entries = max_dedupe_entries
+
+    def gate_wait(self) -> float:
+        return self.gate.wait_time(time.monotonic())
+
+    async def close_gate(self, seconds: float) -> None:
+        self.close_gate_now(seconds)
+
+    def close_gate_now(self, seconds: float) -> None:
+        """`close_gate` without awaiting (for mirrors of a remote gate)."""
+        self.gate.close_for(seconds, time.monotonic())
+
+    async def take_token(self, rate: float, burst: int) -> float:
+        bucket = self._bucket
+        if bucket is None or bucket.rate != rate or bucket.burst != burst:
+            bucket = self._bucket = TokenBucket(rate, burst)
+        return bucket.reserve(time.monotonic())
+
+    async def return_token(self, rate: float, burst: int) -> None:
+        if self._bucket is not None:
+            self._bucket.refund()
+
+    def budget(self, limits: BudgetLimits) -> RetryBudget:
+        """The retry budget, made on first use with these limits."""
+        if self._budget is None or self._budget.max_tokens != limits.max_tokens:
+            self._budget = RetryBudget(limits.max_tokens, limits.token_ratio)
+        return self._budget
+
+    def record_success(self, limits: BudgetLimits) -> None:
+        self.budget(limits).record_success()
+
+    async def record_failure(self, limits: BudgetLimits) -> bool:
+        budget = self.budget(limits)
+        budget.record_failure()
+        return budget.allows_retry
+
+    async def first_time(self, key: str, ttl: float) -> bool:
+        return self.first_time_now(key, ttl)
+
+    def first_time_now(self, key: str, ttl: float) -> bool:
+        """`first_time` without awaiting."""
+        dedupe = self._dedupe.get(ttl)
+        if dedupe is None:
+            dedupe = self._dedupe[ttl] = InMemoryDedupe(
+                ttl=ttl, max_entries=self._max_dedupe_entries
+            )
+        return dedupe.first_time(key)
+
+    def dedupe_size(self) -> int:
+        """How many event keys are remembered (bounded by `max_dedupe_entries` per TTL)."""
+        return sum(len(dedupe) for dedupe in self._dedupe.values())
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,120 @@
+"""The in-process primitives behind shared state: gate, token bucket, retry budget, dedupe."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import attrs
+
+DAY = 24 * 60 * 60.0
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+@attrs.define
+class RateLimitGate:
+    """Closed until a loop time; shared by every task of a client."""
+
+    closed_until: float = 0.0
+
+    def close_for(self, seconds: float, now: float) -> None:
+        """Keep requests back for `seconds` from `now` (never shortens an existing close)."""
+        self.closed_until = max(self.closed_until, now + seconds)
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until the gate opens (0 when open)."""
+        return max(0.0, self.closed_until - now)
+
+
+@attrs.define
+class TokenBucket:
+    """Requests-per-second limiter; takes reservations so waiters queue in arrival order."""
+
+    rate: float
+    burst: int
+    tokens: float = attrs.field(default=None)
+    updated: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = float(self.burst)
+
+    def reserve(self, now: float) -> float:
+        """Take a token and return how long to wait until it is really there."""
+        if self.updated:
+            self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def refund(self) -> None:
+        """Give a reserved token back (its holder was cancelled before sending)."""
+        self.tokens += 1.0
+
+
+@attrs.define
+class RetryBudget:
+    """Token bucket of retry permission: `max_tokens` deep, `token_ratio` back per success."""
+
+    max_tokens: float = 10.0
+    token_ratio: float = 0.1
+    tokens: float = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = self.max_tokens
+
+    def record_success(self) -> None:
+        """An attempt succeeded: earn back a fraction of a token."""
+        if self.tokens < self.max_tokens:
+            self.tokens = min(self.max_tokens, self.tokens + self.token_ratio)
+
+    def record_failure(self) -> None:
+        """An attempt failed with a transient error: spend a token."""
+        self.tokens = max(0.0, self.tokens - 1.0)
+
+    @property
+    def allows_retry(self) -> bool:
+        """Whether recent attempts succeed often enough to try again."""
+        return self.tokens > self.max_tokens / 2
+
+
+class InMemoryDedupe:
+    """Remembers event keys for `ttl` seconds, at most `max_entries` of them (oldest go first).
+
+    The platform retries deliveries for up to a day, hence the default TTL.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float = DAY,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first_time(self, key: str) -> bool:
+        """Record `key`; `True` the first time within the TTL, `False` for a repeat."""
+        now = self._clock()
+        self._expire(now)
+        if key in self._seen:
+            return False
+        self._seen[key] = now + self.ttl
+        if len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
+        return True
+
+    def _expire(self, now: float) -> None:
+        while self._seen:
+            key, expires = next(iter(self._seen.items()))
+            if expires > now:
+                return
+            del self._seen[key]

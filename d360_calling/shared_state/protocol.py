@@ -1,0 +1,62 @@
+"""The protocol of shared state: what the middlewares and the receiver ask of it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+
+from ..errors import D360Error
+
+
+@attrs.frozen
+class BudgetLimits:
+    """A retry budget's shape: `max_tokens` deep, `token_ratio` back per success (gRPC)."""
+
+    max_tokens: float = 10.0
+    token_ratio: float = 0.1
+
+
+class SharedStateUnavailable(D360Error):
+    """The shared store cannot answer and the operation is set to fail closed."""
+
+
+class SharedState(Protocol):
+    """The state behind rate limiting, retries and webhook dedupe.
+
+    The hot path only calls the two synchronous methods (`gate_wait`, `record_success`), so a
+    remote implementation must answer them from a local mirror; the others run on failures,
+    with a token bucket, or once per webhook event.
+    """
+
+    def gate_wait(self) -> float:
+        """Seconds until the rate-limit gate opens (0 when open)."""
+        ...
+
+    async def close_gate(self, seconds: float) -> None:
+        """Hold every request back for `seconds` (never shortens an earlier close)."""
+        ...
+
+    async def take_token(self, rate: float, burst: int) -> float:
+        """Reserve a requests-per-second token; seconds to wait until it is really there."""
+        ...
+
+    async def return_token(self, rate: float, burst: int) -> None:
+        """Give back a reserved token whose request was never sent."""
+        ...
+
+    def record_success(self, limits: BudgetLimits) -> None:
+        """An attempt succeeded: earn back part of a retry token."""
+        ...
+
+    async def record_failure(self, limits: BudgetLimits) -> bool:
+        """A retryable attempt failed: spend a token; whether retries are still allowed."""
+        ...
+
+    async def first_time(self, key: str, ttl: float) -> bool:
+        """Record a webhook event key; `True` the first time within `ttl` seconds."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the state holds (background tasks, connections it made)."""
+        ...
