@@ -81,7 +81,13 @@ from .models.settings import (
     Weekday,
 )
 from .session import DEFAULT_BASE_URL, Middleware, Request, Response, Timeout
-from .shared_state import BudgetLimits, LocalState, SharedState, SharedStateUnavailable
+from .shared_state import (
+    BudgetLimits,
+    LocalState,
+    RedisState,
+    SharedState,
+    SharedStateUnavailable,
+)
 from .transient import TransientTable
 
 __version__ = "0.1.0"
@@ -146,6 +152,7 @@ __all__ = [
     "RateLimitError",
     "RateLimitPolicy",
     "ReceiverUncallableError",
+    "RedisState",
     "RelayConnectionFailedError",
     "Request",
     "RequestTimeoutError",

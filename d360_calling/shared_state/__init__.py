@@ -9,12 +9,14 @@ while Redis is unreachable.
 from .local import LocalState
 from .primitives import InMemoryDedupe, RateLimitGate, RetryBudget, TokenBucket
 from .protocol import BudgetLimits, SharedState, SharedStateUnavailable
+from .redis_state import RedisState
 
 __all__ = [
     "BudgetLimits",
     "InMemoryDedupe",
     "LocalState",
     "RateLimitGate",
+    "RedisState",
     "RetryBudget",
     "SharedState",
     "SharedStateUnavailable",

@@ -1,0 +1,292 @@
+"""`RedisState`: the rate-limit gate, token bucket, retry budget and webhook dedupe shared by
+many workers through Redis (the `redis` extra: redis-py's asyncio client).
+
+The hot path never waits on Redis: the gate is mirrored locally and kept current by pub/sub,
+and successes only touch Redis while the budget is below full. Every Redis call has a short
+timeout; when Redis is slow or down the state falls back to its in-process twin and logs one
+warning per outage (fail-open: a live call must never fail or stall because the shared store
+did). Dedupe can fail closed instead, so a receiver answers 503 and the platform redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from .local import LocalState
+from .protocol import BudgetLimits, SharedStateUnavailable
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+logger = logging.getLogger("d360_calling.shared_state")
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT: Final = 0.1
+BUDGET_TTL_MS: Final = 10 * 60 * 1000
+"""A budget left alone this long is forgotten (absent means full), so memory stays bounded."""
+MAX_KEY_LENGTH: Final = 200
+
+# Every script reads Redis's own clock, so workers on different hosts agree on time.
+_GATE_CLOSE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wanted = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if wanted > current then
+  redis.call('SET', KEYS[1], tostring(wanted), 'PX', ARGV[1])
+  redis.call('PUBLISH', KEYS[2], ARGV[1])
+end
+return 'ok'
+"""
+_GATE_READ: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ms = tonumber(redis.call('GET', KEYS[1]) or '0')
+return tostring(math.max(0, until_ms - now))
+"""
+_BUCKET_TAKE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + (now - ts) * rate) - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+local wait = 0
+if tokens < 0 then wait = -tokens / rate end
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst / rate + wait + 1) * 1000))
+return tostring(wait)
+"""
+_BUDGET_FAIL: Final = """
+local tokens = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+tokens = math.max(0, tokens - 1)
+redis.call('SET', KEYS[1], tostring(tokens), 'PX', ARGV[2])
+return tostring(tokens)
+"""
+_BUDGET_EARN: Final = """
+local full = tonumber(ARGV[1])
+local tokens = math.min(full, tonumber(redis.call('GET', KEYS[1]) or ARGV[1]) + tonumber(ARGV[2]))
+if tokens >= full then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], tostring(tokens), 'PX', ARGV[3])
+end
+return tostring(tokens)
+"""
+
+
+def default_prefix(api_key: str | None = None) -> str:
+    """`d360:` and a fingerprint of the account's API key (never the key itself)."""
+    key = api_key if api_key is not None else os.environ.get("D360_API_KEY")
+    if not key:
+        return "d360:default"
+    return "d360:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class RedisState:
+    """Shared state in Redis with an in-process fallback; give every worker's `Client` and
+    `Receiver` one (each its own instance, on the same Redis and prefix).
+
+    `prefix` namespaces the keys (default: a fingerprint of `api_key` or `$D360_API_KEY`);
+    `timeout` bounds every Redis call; `dedupe_fail_closed=True` makes webhook dedupe raise
+    `SharedStateUnavailable` instead of falling back while Redis is down.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str | None = None,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        dedupe_fail_closed: bool = False,
+    ) -> None:
+        self._redis = redis
+        self.prefix = prefix if prefix is not None else default_prefix(api_key)
+        self.timeout = timeout
+        self.dedupe_fail_closed = dedupe_fail_closed
+        self.local = LocalState()
+        self._gate_key = f"{self.prefix}:gate"
+        self._gate_channel = f"{self.prefix}:gate:events"
+        self._bucket_key = f"{self.prefix}:bucket"
+        self._budget_key = f"{self.prefix}:budget"
+        self._gate_close = redis.register_script(_GATE_CLOSE)
+        self._gate_read = redis.register_script(_GATE_READ)
+        self._bucket_take = redis.register_script(_BUCKET_TAKE)
+        self._budget_fail = redis.register_script(_BUDGET_FAIL)
+        self._budget_earn = redis.register_script(_BUDGET_EARN)
+        self._budget_mirror: float | None = None
+        self._unearned = 0
+        self._earning: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._down = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"RedisState(prefix={self.prefix!r}, down={self._down})"
+
+    @property
+    def available(self) -> bool:
+        """Whether the last Redis call succeeded."""
+        return not self._down
+
+    # -- the gate: local mirror, kept current by pub/sub --------------------------------------
+
+    def gate_wait(self) -> float:
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        return self.local.gate_wait()
+
+    async def close_gate(self, seconds: float) -> None:
+        self.local.close_gate_now(seconds)
+        millis = str(max(1, round(seconds * 1000)))
+        await self._shared(
+            lambda: self._gate_close(keys=[self._gate_key, self._gate_channel], args=[millis]),
+            None,
+        )
+
+    async def _listen(self) -> None:
+        """Mirror gate closes from every worker; reconnect with backoff while Redis is down."""
+        backoff = 0.1
+        while not self._closed:
+            pubsub = self._redis.pubsub()
+            try:
+                async with asyncio.timeout(self.timeout * 5):
+                    await pubsub.subscribe(self._gate_channel)
+                    remaining = await self._gate_read(keys=[self._gate_key])
+                self.local.close_gate_now(float(remaining) / 1000)
+                self._up()
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.local.close_gate_now(float(message["data"]) / 1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._fell_down(error)
+            finally:
+                await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    # -- the requests-per-second bucket -----------------------------------------------------
+
+    async def take_token(self, rate: float, burst: int) -> float:
+        reply = await self._shared(
+            lambda: self._bucket_take(keys=[self._bucket_key], args=[str(rate), str(burst)]),
+            None,
+        )
+        if reply is None:
+            return await self.local.take_token(rate, burst)
+        return float(reply)
+
+    async def return_token(self, rate: float, burst: int) -> None:
+        reply = await self._shared(
+            lambda: self._redis.hincrbyfloat(self._bucket_key, "tokens", 1.0), None
+        )
+        if reply is None:
+            await self.local.return_token(rate, burst)
+
+    # -- the retry budget ----------------------------------------------------------------------
+
+    def record_success(self, limits: BudgetLimits) -> None:
+        self.local.record_success(limits)
+        mirror = self._budget_mirror
+        if mirror is None or mirror >= limits.max_tokens:
+            return  # full (as far as this worker knows): nothing to earn back
+        self._unearned += 1
+        if self._earning is None or self._earning.done():
+            self._earning = asyncio.get_running_loop().create_task(self._earn(limits))
+
+    async def _earn(self, limits: BudgetLimits) -> None:
+        while self._unearned:
+            count, self._unearned = self._unearned, 0
+            args = [str(limits.max_tokens), str(limits.token_ratio * count), str(BUDGET_TTL_MS)]
+            earn = functools.partial(self._budget_earn, keys=[self._budget_key], args=args)
+            reply = await self._shared(earn, None)
+            if reply is not None:
+                self._budget_mirror = float(reply)
+
+    async def record_failure(self, limits: BudgetLimits) -> bool:
+        local_allows = await self.local.record_failure(limits)
+        args = [str(limits.max_tokens), str(BUDGET_TTL_MS)]
+        reply = await self._shared(
+            lambda: self._budget_fail(keys=[self._budget_key], args=args), None
+        )
+        if reply is None:
+            return local_allows
+        self._budget_mirror = tokens = float(reply)
+        return tokens > limits.max_tokens / 2
+
+    # -- webhook dedupe ------------------------------------------------------------------------
+
+    async def first_time(self, key: str, ttl: float) -> bool:
+        if len(key) > MAX_KEY_LENGTH:
+            key = hashlib.sha256(key.encode()).hexdigest()
+        millis = max(1, round(ttl * 1000))
+        reply = await self._shared(
+            lambda: self._redis.set(f"{self.prefix}:dedupe:{key}", b"1", nx=True, px=millis),
+            _MISSING,
+        )
+        if reply is _MISSING:
+            if self.dedupe_fail_closed:
+                raise SharedStateUnavailable("Redis is unavailable and dedupe fails closed")
+            return self.local.first_time_now(key, ttl)
+        return bool(reply)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _shared(self, call: Callable[[], Awaitable[T]], fallback: Any) -> Any:
+        """One Redis call within the timeout; `fallback` (and one warning) if it fails."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._fell_down(error)
+            return fallback
+        self._up()
+        return result
+
+    def _fell_down(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "shared state in Redis unavailable (%s); using in-process state until it is back",
+                type(error).__name__,
+            )
+
+    def _up(self) -> None:
+        if self._down:
+            self._down = False
+            logger.info("shared state in Redis is back")
+
+    async def aclose(self) -> None:
+        """Stop the gate listener and pending budget updates; the Redis client stays open."""
+        self._closed = True
+        tasks = [t for t in (self._listener, self._earning) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_MISSING: Final = object()
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    """Await a clean-up step whose failure changes nothing (the connection is gone anyway)."""
+    try:
+        await awaitable
+    except Exception:
+        return

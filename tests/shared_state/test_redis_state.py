@@ -1,0 +1,218 @@
+"""Many workers on one `RedisState`, against the sandbox and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from d360_calling import (
+    Client,
+    LocalState,
+    RateLimitError,
+    RedisState,
+    SessionDescription,
+    SharedStateUnavailable,
+)
+from d360_calling.sandbox import OFFER_SDP, Fault, FaultPlan, Sandbox
+from d360_calling.shared_state.redis_state import default_prefix
+from d360_calling.webhooks import IncomingCall, Receiver, Router, parse
+
+from ..test_receiver import connect_body, terminate_body
+from .conftest import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_workers(modes: list[str], base_url: str, redis_url: str) -> list[dict[str, Any]]:
+    """Start one worker process per mode, all sending from the same moment."""
+    start_at = time.time() + 2.0
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.shared_state.worker",
+            mode,
+            base_url,
+            redis_url,
+            str(start_at),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for mode in modes
+    ]
+    outputs = [await process.communicate() for process in processes]
+    for process, (stdout, _) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stdout
+    return [json.loads(stdout) for stdout, _ in outputs]
+
+
+def sends_in(results: list[dict[str, Any]], start: float, end: float) -> int:
+    return sum(1 for result in results for sent in result["sends"] if start < sent < end)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "local-control"])
+async def test_one_workers_429_holds_both_back(redis_server: RedisServer, shared: bool) -> None:
+    mode = "gate-redis" if shared else "gate-local"
+    async with Sandbox(api_key="k") as sandbox:
+        sandbox.faults.script("permissions.get", Fault.status(429, retry_after="1"))
+        results = await run_workers([mode, mode], sandbox.base_url, redis_server.url)
+    first = min(sent for result in results for sent in result["sends"])
+    quiet = sends_in(results, first + 0.15, first + 0.95)
+    if shared:
+        assert quiet == 0
+    else:
+        assert quiet > 10  # without shared state the other worker keeps sending
+    for result in results:
+        assert set(result["outcomes"]) == {"ok"}
+    assert sends_in(results, first + 1.0, first + 3.0) > 10
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "local-control"])
+async def test_budget_spent_by_one_worker_stops_retries_in_the_other(
+    redis_server: RedisServer, shared: bool
+) -> None:
+    mode = "outage-redis" if shared else "outage-local"
+    async with Sandbox(api_key="k", faults=FaultPlan.parse("503:1.0")) as sandbox:
+        first = (await run_workers([mode], sandbox.base_url, redis_server.url))[0]
+        second = (await run_workers([mode], sandbox.base_url, redis_server.url))[0]
+    assert first["outcomes"] == ["ServerError"] * 10
+    assert second["outcomes"] == ["ServerError"] * 10
+    assert len(first["sends"]) == 13  # 4 attempts, then the budget said no
+    assert len(second["sends"]) == (10 if shared else 13)
+
+
+async def test_two_receivers_handle_each_event_once(redis_server: RedisServer) -> None:
+    handled: Counter[str] = Counter()
+    router = Router()
+
+    @router.on_connect
+    async def on_connect(call: IncomingCall) -> None:
+        handled[call.call_id] += 1
+
+    clients = [Redis.from_url(redis_server.url) for _ in range(2)]
+    states = [RedisState(client, prefix="hooks") for client in clients]
+    receivers = [Receiver(router, shared_state=state) for state in states]
+    bodies = [connect_body(f"wacid.{n}") for n in range(50)] * 2
+    for body in bodies:
+        events = parse(body)
+        await asyncio.gather(*(receiver.dispatch(events) for receiver in receivers))
+    for receiver in receivers:
+        await receiver.aclose()
+    for state, client in zip(states, clients, strict=True):
+        await state.aclose()
+        await client.aclose()
+    assert len(handled) == 50
+    assert set(handled.values()) == {1}
+    assert sum(r.stats["duplicates"] for r in receivers) == 150
+
+
+async def test_redis_outage_degrades_to_local_and_recovers(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="d360_calling.shared_state")
+    redis_a, redis_b = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+    state_a, state_b = RedisState(redis_a, prefix="outage"), RedisState(redis_b, prefix="outage")
+    async with (
+        Sandbox(api_key="k") as sandbox,
+        Client("k", base_url=sandbox.base_url, shared_state=state_a) as worker_a,
+        Client("k", base_url=sandbox.base_url, shared_state=state_b) as worker_b,
+    ):
+        sandbox.set_permission("14155550123", "permanent")
+        for _ in range(5):
+            await worker_a.permissions.get("14155550123")
+        await asyncio.sleep(0.2)  # the gate listener subscribes
+        redis_server.stop()
+        sandbox.faults.script("permissions.get", Fault.status(429, retry_after="0.2"))
+        started = time.monotonic()
+        for _ in range(10):
+            perms = await worker_a.permissions.get("14155550123")
+            assert perms.can_start_call
+        assert time.monotonic() - started < 3
+        placed = await worker_a.calls.connect("14155550123", SessionDescription.offer(OFFER_SDP))
+        assert placed.call_id.startswith("wacid.")
+        assert not state_a.available
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "using in-process state" in warnings[0].getMessage()
+
+        redis_server.start()
+        for _ in range(100):
+            worker_b.shared_state.gate_wait()
+            if state_a.available and state_b.available:
+                break
+            await asyncio.sleep(0.05)
+        assert state_a.available
+        await asyncio.sleep(0.2)
+        sandbox.faults.script("permissions.get", Fault.status(429, retry_after="2"))
+        with pytest.raises(RateLimitError):
+            await worker_b.permissions.get("14155550123", retry=None)
+        for _ in range(50):
+            if state_a.gate_wait() > 1.0:
+                break
+            await asyncio.sleep(0.02)
+        assert state_a.gate_wait() > 1.0  # worker A learned of B's 429 through Redis again
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    assert any("is back" in r.getMessage() for r in caplog.records)
+    for state, client in ((state_a, redis_a), (state_b, redis_b)):
+        await state.aclose()
+        await client.aclose()
+
+
+async def test_dedupe_can_fail_closed(redis_server: RedisServer) -> None:
+    client = Redis.from_url(redis_server.url)
+    state = RedisState(client, prefix="closed", dedupe_fail_closed=True)
+    assert await state.first_time("calls:wacid.1:connect", 60) is True
+    assert await state.first_time("calls:wacid.1:connect", 60) is False
+    redis_server.stop()
+    with pytest.raises(SharedStateUnavailable):
+        await state.first_time("calls:wacid.2:connect", 60)
+    receiver = Receiver(Router(), shared_state=state)
+    events = parse(terminate_body("wacid.3"))
+    with pytest.raises(SharedStateUnavailable):
+        await receiver.dispatch(events)
+    await receiver.aclose()
+    await state.aclose()
+    await client.aclose()
+
+
+async def test_dedupe_entries_expire(redis_client: Redis) -> None:
+    state = RedisState(redis_client, prefix="ttl")
+    assert await state.first_time("k", 0.2) is True
+    assert await state.first_time("k", 0.2) is False
+    assert 0 < await redis_client.pttl("ttl:dedupe:k") <= 200
+    await asyncio.sleep(0.3)
+    assert await state.first_time("k", 0.2) is True
+    await state.aclose()
+
+
+async def test_shared_token_bucket_spaces_both_workers(redis_client: Redis) -> None:
+    one, two = RedisState(redis_client, prefix="bucket"), RedisState(redis_client, prefix="bucket")
+    waits = [await state.take_token(10.0, 2) for state in (one, two, one, two, one)]
+    assert waits[:2] == [0.0, 0.0]
+    assert waits[2:] == pytest.approx([0.1, 0.2, 0.3], abs=0.03)
+    for state in (one, two):
+        await state.aclose()
+
+
+def test_default_prefix_never_holds_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = default_prefix("secret-api-key")
+    assert prefix.startswith("d360:")
+    assert "secret-api-key" not in prefix
+    assert prefix == default_prefix("secret-api-key")
+    assert prefix != default_prefix("another-key")
+    monkeypatch.setenv("D360_API_KEY", "secret-api-key")
+    assert default_prefix() == prefix
+
+
+async def test_local_state_is_the_default() -> None:
+    async with Client("k", base_url="http://127.0.0.1:1") as client:
+        assert isinstance(client.shared_state, LocalState)
