@@ -13,7 +13,6 @@ import aiohttp
 from .endpoints import Calls, Messages, Permissions, Settings
 from .errors import ValidationError
 from .middleware import (
-    AuthMiddleware,
     LoggingMiddleware,
     RateLimitMiddleware,
     RateLimitPolicy,
@@ -21,6 +20,7 @@ from .middleware import (
     RetryPolicy,
 )
 from .session import (
+    API_KEY_HEADER,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_TIMEOUT,
@@ -29,6 +29,7 @@ from .session import (
     Timeout,
 )
 from .shared_state import LocalState, SharedState
+from .validation import header_value
 
 API_KEY_ENV = "D360_API_KEY"
 DEFAULT_RETRY: Final = RetryPolicy()
@@ -43,8 +44,8 @@ class Client:
     existing `aiohttp.ClientSession` (its pool); the SDK never changes or closes it.
     `retry` and `rate_limit` take policy objects, or `None` to switch them off; `middlewares`
     are yours, outermost first, wrapped around the SDK's own (retry → rate limit → logging →
-    auth → send). `shared_state` holds the rate-limit gate and retry budget: in-process by
-    default, or a `RedisState` shared by many workers.
+    send, which adds the API key). `shared_state` holds the rate-limit gate and retry budget:
+    in-process by default, or a `RedisState` shared by many workers.
     """
 
     def __init__(
@@ -76,8 +77,10 @@ class Client:
             chain.append(RetryMiddleware(retry, self.shared_state))
         if rate_limit is not None:
             chain.append(RateLimitMiddleware(rate_limit, self.shared_state))
-        chain += [LoggingMiddleware(), AuthMiddleware(key)]
+        chain.append(LoggingMiddleware())
         self._session = Session(
+            headers={API_KEY_HEADER: header_value("api_key", key)},
+            watch_deadline=bool(middlewares),
             base_url=base_url,
             middlewares=chain,
             timeout=timeout,

@@ -29,6 +29,7 @@ from .errors import (
 from .transient import NEVER_SENT, NEVER_TRANSIENT
 
 DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
+API_KEY_HEADER: Final = "D360-API-KEY"
 DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
 """Responses larger than this fail with `ResponseDecodeError` (aiohttp itself has no cap)."""
 
@@ -130,8 +131,14 @@ class Session:
         http: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
+        headers: Mapping[str, str] | None = None,
+        watch_deadline: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Sent with every request beneath its own headers (the API key): merged here, once,
+        # instead of by a middleware that would copy the request on every call.
+        self._headers: dict[str, str] = dict(headers or {})
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self.timeout = timeout
         self.max_body_size = max_body_size
         self._http = http
@@ -139,6 +146,10 @@ class Session:
         self._connection_limit = connection_limit
         self._closed = False
         self._attempt_timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+        # The SDK's own middlewares honour the deadline at each wait (gate, in-flight cap,
+        # backoff) and the terminal caps each attempt by it, so a timer per request is only
+        # needed around middlewares that may wait on their own (the user's).
+        self._watch_deadline = watch_deadline
         handler: Handler = self._send
         for middleware in reversed(middlewares):
             handler = functools.partial(middleware, call_next=handler)
@@ -158,23 +169,20 @@ class Session:
         """Run `request` through the chain within its overall deadline."""
         if self._closed:
             raise D360Error("the client is closed", operation=request.operation)
-        timeout = request.timeout or self.timeout
-        loop = asyncio.get_running_loop()
-        request = attrs.evolve(request, timeout=timeout, deadline=loop.time() + timeout.total)
+        timeout = request.timeout
+        if timeout is None or request.deadline is None:
+            timeout = timeout or self.timeout
+            deadline = asyncio.get_running_loop().time() + timeout.total
+            request = attrs.evolve(request, timeout=timeout, deadline=deadline)
+        if not self._watch_deadline:
+            return await self._chain(request)
         try:
-            async with asyncio.timeout(timeout.total) as scope:
+            async with asyncio.timeout_at(request.deadline) as scope:
                 return await self._chain(request)
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
-            message = f"deadline of {timeout.total:g}s exceeded"
-            if not request.idempotent:
-                raise OutcomeUnknownError(
-                    f"{message}; the request may have reached the API, so it is not resent",
-                    operation=request.operation,
-                    to=_recipient(request),
-                ) from None
-            raise RequestTimeoutError(message, operation=request.operation) from None
+            raise deadline_exceeded(request, request_sent=True) from None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -198,13 +206,27 @@ class Session:
         if self._closed:
             raise D360Error("the client is closed", operation=request.operation)
         http = self._client()
-        headers = request.headers
         data = None
         if request.json is not None:
             data = jsonutil.dumps(request.json)
-            headers = {**headers, "Content-Type": "application/json"}
+            headers = self._json_headers
+        else:
+            headers = self._headers
+        if request.headers:
+            headers = {**request.headers, **headers}
         loop = asyncio.get_running_loop()
         started = loop.time()
+        timeout = request.timeout or self.timeout
+        attempt_timeout = self._attempt_timeout(timeout)
+        capped = False
+        if request.deadline is not None and request.deadline - started < timeout.attempt:
+            remaining = request.deadline - started
+            if remaining <= 0:
+                raise deadline_exceeded(request, request_sent=False)
+            capped = True
+            attempt_timeout = aiohttp.ClientTimeout(
+                total=remaining, sock_connect=min(timeout.connect, remaining)
+            )
         try:
             async with http.request(
                 request.method,
@@ -212,13 +234,15 @@ class Session:
                 params=request.query,
                 data=data,
                 headers=headers,
-                timeout=self._attempt_timeout(request.timeout or self.timeout),
+                timeout=attempt_timeout,
                 allow_redirects=False,
             ) as raw:
                 body = await self._read(raw, request.operation)
                 status, response_headers = raw.status, raw.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure: TransportError | None = _transport_error(exc, request)
+            if capped and isinstance(exc, TimeoutError):
+                failure = deadline_exceeded(request, request_sent=not isinstance(exc, NEVER_SENT))
         else:
             failure = None
         if failure is not None:
@@ -285,6 +309,20 @@ def _transport_error(exc: BaseException, request: Request) -> TransportError:
     if isinstance(exc, TimeoutError):
         return RequestTimeoutError(reason, operation=operation, request_sent=True)
     return TransportError(reason, operation=operation, request_sent=True)
+
+
+def deadline_exceeded(request: Request, *, request_sent: bool) -> TransportError:
+    """The error for a call whose overall deadline passed (`OutcomeUnknownError` when a
+    request that must not be sent twice may have reached the API)."""
+    total = (request.timeout or DEFAULT_TIMEOUT).total
+    message = f"deadline of {total:g}s exceeded"
+    if request_sent and not request.idempotent:
+        return OutcomeUnknownError(
+            f"{message}; the request may have reached the API, so it is not resent",
+            operation=request.operation,
+            to=_recipient(request),
+        )
+    return RequestTimeoutError(message, operation=request.operation, request_sent=request_sent)
 
 
 def _recipient(request: Request) -> str | None:

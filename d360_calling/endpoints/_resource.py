@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import MappingProxyType
 from typing import Any, TypedDict, TypeVar
 
 from ..errors import ResponseDecodeError
@@ -11,6 +13,7 @@ from ..models.converter import converter
 from ..session import Request, Session, Timeout
 
 T = TypeVar("T")
+_NO_OPTIONS: Any = MappingProxyType({})
 
 
 class CallOptions(TypedDict, total=False):
@@ -43,8 +46,13 @@ class Resource:
         query: dict[str, str] | None = None,
         idempotent: bool = True,
     ) -> Request:
-        timeout = options.get("timeout")
-        overrides = {key: value for key, value in options.items() if key != "timeout"}
+        session = self._session
+        if options:
+            timeout = self._timeout(options.get("timeout")) or session.timeout
+            overrides = {key: value for key, value in options.items() if key != "timeout"}
+        else:
+            timeout, overrides = session.timeout, _NO_OPTIONS
+        # Timeout and deadline set here, so `Session.send` need not copy the request.
         return Request(
             method,
             path,
@@ -52,7 +60,8 @@ class Resource:
             json=json,
             query=query,
             idempotent=idempotent,
-            timeout=self._timeout(timeout),
+            timeout=timeout,
+            deadline=asyncio.get_running_loop().time() + timeout.total,
             options=overrides,
         )
 

@@ -1,12 +1,14 @@
-"""The SDK's own middlewares; the default chain is retry → rate limit → logging → auth."""
+"""The SDK's own middlewares; the default chain is retry → rate limit → logging.
 
-from .auth import AuthMiddleware
+The API key is not a middleware: the session adds it to every request's headers once, at
+the terminal send, so no middleware has to copy the request to add it.
+"""
+
 from .logging import LoggingMiddleware
 from .ratelimit import RateLimitMiddleware, RateLimitPolicy
 from .retry import RetryMiddleware, RetryPolicy
 
 __all__ = [
-    "AuthMiddleware",
     "LoggingMiddleware",
     "RateLimitMiddleware",
     "RateLimitPolicy",

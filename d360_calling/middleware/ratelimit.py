@@ -13,7 +13,7 @@ import asyncio
 import attrs
 
 from ..errors import RateLimitError
-from ..session import Handler, Request, Response
+from ..session import Handler, Request, Response, deadline_exceeded
 from ..shared_state import LocalState, SharedState
 
 
@@ -59,10 +59,21 @@ class RateLimitMiddleware:
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         limited = request.options.get("rate_limit", self.policy) is not None
-        if limited and self._in_flight is not None:
-            async with self._in_flight:
-                return await self._send(request, call_next, limited)
-        return await self._send(request, call_next, limited)
+        slots = self._in_flight
+        if not limited or slots is None:
+            return await self._send(request, call_next, limited)
+        if slots.locked() and request.deadline is not None:
+            try:
+                async with asyncio.timeout_at(request.deadline):
+                    await slots.acquire()
+            except TimeoutError:
+                raise deadline_exceeded(request, request_sent=False) from None
+        else:
+            await slots.acquire()
+        try:
+            return await self._send(request, call_next, limited)
+        finally:
+            slots.release()
 
     async def _send(self, request: Request, call_next: Handler, limited: bool) -> Response:
         await self._wait(request, self.state.gate_wait())

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
 
 import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -31,13 +32,40 @@ def _structure_date(value: Any, _: type) -> date:
     return date.fromisoformat(value)
 
 
-def _open_enum_structure(cls: type[OpenEnum]) -> Callable[[Any, type], OpenEnum]:
-    """Look known values up in the member map first; `OpenEnum` handles the rest."""
-    members = cls._value2member_map_
+def _structure_open_enum(value: Any, cls: type[OpenEnum]) -> OpenEnum:
+    """Known values straight from the member map; `OpenEnum._missing_` handles the rest."""
+    member = cls._value2member_map_.get(value)
+    return member if member is not None else cls(value)  # type: ignore[return-value]
 
-    def structure(value: Any, _: type) -> OpenEnum:
-        member = members.get(value)
-        return member if member is not None else cls(value)  # type: ignore[return-value]
+
+def _is_homogeneous_tuple(cls: Any) -> bool:
+    args = get_args(cls)
+    return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _homogeneous_tuple(cls: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+    """`tuple[X, ...]` with X's hook looked up once, not on every call as cattrs' generic does."""
+    item_type = get_args(cls)[0]
+    item = converter.get_structure_hook(item_type)
+
+    def structure(value: Any, _: Any) -> tuple[Any, ...]:
+        return tuple([item(element, item_type) for element in value])
+
+    return structure
+
+
+def _is_optional(cls: Any) -> bool:
+    args = get_args(cls)
+    return get_origin(cls) in (Union, UnionType) and len(args) == 2 and NoneType in args
+
+
+def _optional(cls: Any) -> Callable[[Any, Any], Any]:
+    """`X | None` with X's hook looked up once."""
+    inner_type = next(arg for arg in get_args(cls) if arg is not NoneType)
+    inner = converter.get_structure_hook(inner_type)
+
+    def structure(value: Any, _: Any) -> Any:
+        return None if value is None else inner(value, inner_type)
 
     return structure
 
@@ -86,14 +114,15 @@ def _unstructure_connect_result(result: ConnectResult) -> dict[str, Any]:
 converter: JsonConverter = make_converter(detailed_validation=False)
 """Structures API JSON into the SDK's attrs models and back."""
 
+# Hot-path hooks first, so the attrs hooks generated below (and lazily) bind to them.
+converter.register_structure_hook(OpenEnum, _structure_open_enum)
+converter.register_structure_hook_factory(_is_homogeneous_tuple, _homogeneous_tuple)
+converter.register_structure_hook_factory(_is_optional, _optional)
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_unstructure_hook(datetime, lambda moment: int(moment.timestamp()))
 converter.register_structure_hook(date, _structure_date)
 converter.register_unstructure_hook(date, date.isoformat)
 converter.register_unstructure_hook_factory(attrs.has, _omit_none_fields)
-converter.register_structure_hook_factory(
-    lambda cls: isinstance(cls, type) and issubclass(cls, OpenEnum), _open_enum_structure
-)
 converter.register_unstructure_hook(OpenEnum, lambda member: member.value)
 converter.register_structure_hook(ConnectResult, _structure_connect_result)
 converter.register_unstructure_hook(ConnectResult, _unstructure_connect_result)
