@@ -14,7 +14,8 @@ def dumps(payload: Any) -> bytes:
 def loads(body: bytes) -> Any:
     """Parse JSON; raises `ValueError` for invalid, non-UTF-8 or too deeply nested input."""
     try:
-        return json.loads(body)
+        # Decoding first skips json's encoding detection, a measurable share of small bodies.
+        return json.loads(body.decode())
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     except UnicodeDecodeError:

@@ -51,6 +51,9 @@ class LocalState:
         return self._budget
 
     def record_success(self, limits: BudgetLimits) -> None:
+        budget = self._budget
+        if budget is not None and budget.tokens >= budget.max_tokens:
+            return  # full: the common case, kept to two attribute reads
         self.budget(limits).record_success()
 
     async def record_failure(self, limits: BudgetLimits) -> bool:

@@ -1,0 +1,123 @@
+"""Child processes: the server under load, and one fresh process per memory measurement."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+from urllib.request import urlopen
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+READY_TIMEOUT: Final = 20.0
+
+
+class ServerProcess:
+    """A server started with `command` that prints a line holding `marker` and a URL."""
+
+    def __init__(self, command: list[str], marker: str) -> None:
+        self.command = command
+        self.marker = marker
+        self.base_url = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        process = subprocess.Popen(
+            self.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        self._process = process
+        deadline = time.monotonic() + READY_TIMEOUT
+        assert process.stdout is not None
+        while time.monotonic() < deadline:  # bounded by READY_TIMEOUT
+            line = process.stdout.readline()
+            if not line:
+                break
+            if self.marker in line:
+                self.base_url = next(w for w in line.split() if w.startswith("http://"))
+                return self
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"{' '.join(self.command)} did not print {self.marker!r}")
+
+    def __exit__(self, *_: object) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def stats(self, *, reset: bool = False) -> dict[str, Any]:
+        """The canned server's counters (`GET /_stats`)."""
+        query = "?reset=1" if reset else ""
+        with urlopen(f"{self.base_url}/_stats{query}", timeout=10) as response:  # local only
+            result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def canned_server(delay: float = 0.0) -> ServerProcess:
+    """The canned asyncio server of `benchmarks.server`."""
+    command = [sys.executable, "-m", "benchmarks.server", "--port", "0", "--delay", str(delay)]
+    return ServerProcess(command, "serving")
+
+
+def sandbox_server(api_key: str) -> ServerProcess:
+    """The SDK's emulator, faults off: `python -m d360_calling sandbox`."""
+    command = [sys.executable, "-m", "d360_calling", "sandbox", "--port", "0"]
+    return ServerProcess([*command, "--api-key", api_key], "serving")
+
+
+def run_memory(
+    base_url: str, calls: int, client: str, hold: float | None = None, timeout: float = 600.0
+) -> dict[str, Any]:
+    """One memory measurement in a fresh interpreter; its JSON result."""
+    command = [sys.executable, "-m", "benchmarks.memory", "--url", base_url]
+    command += ["--calls", str(calls), "--client", client]
+    if hold is not None:
+        command += ["--hold", str(hold)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"memory run failed: {tail[0]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A redis-server on a free loopback port in a temporary folder: its URL, or `None` when
+    the binary is not installed (the Redis row is then skipped)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder]
+        command += ["--save", "", "--appendonly", "no"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while time.monotonic() < deadline:  # bounded by READY_TIMEOUT
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,0 +1,354 @@
+"""Turn runs into rows, rows into Markdown tables, targets into PASS/MISS, ratios into a chart."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from benchmarks.load import Run
+from benchmarks.micro import STRUCTURE_PERMISSIONS, Micro
+from benchmarks.scenarios import (
+    ACCEPT,
+    PERMISSIONS,
+    PYWA,
+    PYWA_API,
+    RAW,
+    SDK_DEFAULT,
+    SDK_REDIS,
+)
+
+TIMES = "\u00d7"
+DASH = "\u2013"
+
+
+@attrs.frozen
+class Row:
+    """One scenario, operation and concurrency, over all rounds."""
+
+    scenario: str
+    operation: str
+    concurrency: int
+    rps_median: float
+    rps_best: float
+    cpu_us: float
+    """Median over rounds of client CPU µs per request."""
+    p50_ms: float
+    p99_ms: float
+    """Latency percentiles over every request of every round."""
+    errors: int
+    failure: str | None = None
+    ratio: float | None = None
+    """Median requests/s over raw aiohttp's median at the same operation and concurrency."""
+    cpu_ratio: float | None = None
+
+
+def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
+    return sorted_values[index]
+
+
+def aggregate(runs: Iterable[Run], failures: dict[tuple[str, str], str]) -> list[Row]:
+    """Group runs by scenario, operation and concurrency; failed probes become failure rows."""
+    groups: dict[tuple[str, str, int], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.scenario, run.operation, run.concurrency), []).append(run)
+    rows: list[Row] = []
+    for (scenario, operation, concurrency), group in groups.items():
+        latencies = sorted(latency for run in group for latency in run.latencies)
+        errors = sum(run.errors for run in group)
+        rows.append(
+            Row(
+                scenario,
+                operation,
+                concurrency,
+                statistics.median(run.rps for run in group),
+                max(run.rps for run in group),
+                statistics.median(run.cpu_us_per_request for run in group),
+                _percentile(latencies, 0.50) * 1e3,
+                _percentile(latencies, 0.99) * 1e3,
+                errors,
+                next((run.first_error for run in group if run.first_error), None),
+            )
+        )
+    concurrencies = sorted({row.concurrency for row in rows})
+    for (scenario, operation), reason in failures.items():
+        for concurrency in concurrencies:
+            nan = float("nan")
+            rows.append(Row(scenario, operation, concurrency, 0, 0, nan, nan, nan, 0, reason))
+    floor = {(r.operation, r.concurrency): r for r in rows if r.scenario == RAW}
+    with_ratios = []
+    for row in rows:
+        raw = floor.get((row.operation, row.concurrency))
+        if raw is not None and row.failure is None and raw.rps_median > 0:
+            row = attrs.evolve(
+                row, ratio=row.rps_median / raw.rps_median, cpu_ratio=row.cpu_us / raw.cpu_us
+            )
+        with_ratios.append(row)
+    return with_ratios
+
+
+def find(rows: Sequence[Row], scenario: str, operation: str, concurrency: int) -> Row | None:
+    """The row of that scenario, operation and concurrency, if it was run."""
+    return next(
+        (
+            r
+            for r in rows
+            if (r.scenario, r.operation, r.concurrency) == (scenario, operation, concurrency)
+        ),
+        None,
+    )
+
+
+def _table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def _num(value: float | None, spec: str) -> str:
+    if value is None or value != value:  # None or NaN
+        return DASH
+    return format(value, spec)
+
+
+def scenario_table(rows: Sequence[Row]) -> str:
+    """The main table: one line per operation, concurrency and scenario."""
+    order = {name: i for i, name in enumerate(dict.fromkeys(r.scenario for r in rows))}
+    ordered = sorted(rows, key=lambda r: (r.operation, r.concurrency, order[r.scenario]))
+    lines = []
+    for r in ordered:
+        note = f"FAILED: {r.failure}" if r.failure and r.rps_median == 0 else ""
+        if r.errors and not note:
+            note = f"{r.errors} errors, first: {r.failure}"
+        lines.append(
+            (
+                r.operation,
+                str(r.concurrency),
+                r.scenario,
+                _num(r.rps_median, ",.0f"),
+                _num(r.rps_best, ",.0f"),
+                _num(r.cpu_us, ".0f"),
+                _num(r.p50_ms, ".2f"),
+                _num(r.p99_ms, ".2f"),
+                _num(r.ratio, ".2f") + (TIMES if r.ratio is not None else ""),
+                _num(r.cpu_ratio, ".2f") + (TIMES if r.cpu_ratio is not None else ""),
+                note,
+            )
+        )
+    header = (
+        "operation",
+        "conc.",
+        "scenario",
+        "req/s (median)",
+        "req/s (best)",
+        "client CPU µs/req",
+        "p50 ms",
+        "p99 ms",
+        "req/s vs raw",
+        "CPU vs raw",
+        "note",
+    )
+    return _table(header, lines)
+
+
+def micro_table(micros: Sequence[Micro]) -> str:
+    return _table(
+        ("operation", "µs per op (best of 5)"), ((m.name, f"{m.us_per_op:.2f}") for m in micros)
+    )
+
+
+def memory_table(results: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        if "error" in r:
+            lines.append((r["client"], str(r["calls"]), DASH, DASH, DASH, f"FAILED: {r['error']}"))
+            continue
+        done = f"{r['completed']}/{r['calls']} completed"
+        if r.get("held"):
+            done = f"held {r['held']:g} s then cancelled; max on the wire {r['max_pending']}"
+        elif r.get("max_pending") is not None:
+            done += f", server saw {r['max_pending']} at once"
+        if r["failed"]:
+            done += f", {r['failed']} failed ({r['first_failure']})"
+        lines.append(
+            (
+                r["client"],
+                f"{r['calls']:,}",
+                f"{r['baseline_kib'] / 1024:.1f}",
+                f"{r['peak_kib'] / 1024:.1f}",
+                f"{r['per_call_kib']:.1f}",
+                done,
+            )
+        )
+    header = ("client", "calls", "baseline MiB", "peak MiB", "KiB per call", "note")
+    return _table(header, lines)
+
+
+@attrs.frozen
+class Target:
+    name: str
+    measured: str
+    goal: str
+    passed: bool | None
+    """`None`: not measured in this run."""
+
+
+def _ratio_target(
+    rows: Sequence[Row], name: str, a: str, b: str, op: str, conc: int, goal: float, cpu: bool
+) -> Target:
+    mine, theirs = find(rows, a, op, conc), find(rows, b, op, conc)
+    unit = "CPU/req" if cpu else "req/s"
+    text = f"≤ {goal:.2f}{TIMES}" if cpu else f"≥ {goal:.2f}{TIMES}"
+    if mine is None or theirs is None or (mine.failure and mine.rps_median == 0):
+        return Target(name, "not run", text, None)
+    if theirs.rps_median == 0:
+        return Target(name, f"{b} failed: {theirs.failure}", text, None)
+    if cpu:
+        value = mine.cpu_us / theirs.cpu_us
+        return Target(
+            name,
+            f"{value:.2f}{TIMES} ({mine.cpu_us:.0f} vs {theirs.cpu_us:.0f} µs)",
+            text,
+            value <= goal,
+        )
+    value = mine.rps_median / theirs.rps_median
+    return Target(name, f"{value:.2f}{TIMES} {unit}", text, value >= goal)
+
+
+def targets(
+    rows: Sequence[Row], micros: Sequence[Micro], memory: Sequence[dict[str, Any]]
+) -> list[Target]:
+    """Issue 6's targets, each PASS, MISS or not run."""
+    out: list[Target] = []
+    for op in (ACCEPT, PERMISSIONS):
+        for conc, goal in ((64, 0.90), (1, 0.85)):
+            out.append(
+                _ratio_target(
+                    rows,
+                    f"default chain vs raw, {op}, c={conc}",
+                    SDK_DEFAULT,
+                    RAW,
+                    op,
+                    conc,
+                    goal,
+                    cpu=False,
+                )
+            )
+    for op in (ACCEPT, PERMISSIONS):
+        for conc in (64, 1):
+            out.append(
+                _ratio_target(
+                    rows,
+                    f"CPU/req vs raw, {op}, c={conc}",
+                    SDK_DEFAULT,
+                    RAW,
+                    op,
+                    conc,
+                    1.15,
+                    cpu=True,
+                )
+            )
+    for op in (ACCEPT, PERMISSIONS):
+        out.append(
+            _ratio_target(
+                rows,
+                f"CPU/req Redis state vs in-memory, {op}, c=64",
+                SDK_REDIS,
+                SDK_DEFAULT,
+                op,
+                64,
+                1.3,
+                cpu=True,
+            )
+        )
+    for op in (ACCEPT, PERMISSIONS):
+        for conc, goal in ((64, 10.0), (1, 2.0)):
+            rival = PYWA
+            theirs = find(rows, PYWA, op, conc)
+            if theirs is not None and theirs.rps_median == 0 and find(rows, PYWA_API, op, conc):
+                rival = PYWA_API
+            out.append(
+                _ratio_target(
+                    rows,
+                    f"default chain vs {rival}, {op}, c={conc}",
+                    SDK_DEFAULT,
+                    rival,
+                    op,
+                    conc,
+                    goal,
+                    cpu=False,
+                )
+            )
+    micro = next((m for m in micros if m.name == STRUCTURE_PERMISSIONS), None)
+    out.append(
+        Target(
+            "structure a permissions response",
+            "not run" if micro is None else f"{micro.us_per_op:.1f} µs",
+            "≤ 15 µs",
+            None if micro is None else micro.us_per_op <= 15,
+        )
+    )
+    wire = next(
+        (m for m in memory if m["client"] == "sdk" and m["calls"] >= 10_000 and "error" not in m),
+        None,
+    )
+    out.append(
+        Target(
+            "RSS per in-flight call at 10k (each on its own connection)",
+            "not run" if wire is None else f"{wire['per_call_kib']:.1f} KiB",
+            "≤ 10 KiB",
+            None if wire is None else wire["per_call_kib"] <= 10,
+        )
+    )
+    return out
+
+
+def targets_table(items: Sequence[Target]) -> str:
+    verdict = {True: "PASS", False: "MISS", None: DASH}
+    return _table(
+        ("target", "measured", "goal", "result"),
+        ((t.name, t.measured, t.goal, verdict[t.passed]) for t in items),
+    )
+
+
+def draw_chart(rows: Sequence[Row], path: Path) -> str | None:
+    """A grouped bar chart of each scenario's req/s ratio to raw aiohttp; why not, if it can't."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed; chart skipped (pip install '.[bench]')"
+    groups = sorted({(r.operation, r.concurrency) for r in rows})
+    scenarios = [s for s in dict.fromkeys(r.scenario for r in rows) if s != RAW]
+    width = 0.8 / max(1, len(scenarios))
+    figure, axes = plt.subplots(figsize=(10, 5), dpi=110)
+    for i, scenario in enumerate(scenarios):
+        found = [find(rows, scenario, op, conc) for op, conc in groups]
+        values = [row.ratio or 0.0 if row is not None else 0.0 for row in found]
+        positions = [g + (i - (len(scenarios) - 1) / 2) * width for g in range(len(groups))]
+        bars = axes.bar(positions, values, width, label=scenario)
+        for bar, value, row in zip(bars, values, found, strict=True):
+            if row is None:
+                continue  # not an operation this scenario runs
+            label = f"{value:.2f}" if value else "failed"
+            x = bar.get_x() + bar.get_width() / 2
+            axes.annotate(label, (x, value), ha="center", va="bottom", fontsize=7)
+    axes.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="raw aiohttp = 1.0")
+    axes.axhline(0.9, color="grey", linewidth=0.6, linestyle=":", label=f"target 0.90{TIMES}")
+    axes.set_xticks(range(len(groups)), [f"{op}\nconcurrency {conc}" for op, conc in groups])
+    axes.set_ylabel("requests/s ÷ raw aiohttp (median of rounds)")
+    axes.set_title("d360-calling vs raw aiohttp and pywa_async (higher is better)")
+    axes.legend(fontsize=8, loc="upper center", ncol=3)
+    axes.set_ylim(0, 1.4)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return None

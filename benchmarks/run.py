@@ -1,0 +1,266 @@
+"""The benchmark runner: `python -m benchmarks [--quick] [--requests N] [--rounds R] ...`.
+
+Starts the canned server in its own process, runs every scenario (raw aiohttp, the SDK's
+default chain, the SDK with middleware off, pywa_async) interleaved and repeated, then the
+micro-benchmarks and the in-flight memory test (a fresh process per size), and prints the
+tables, the targets with PASS/MISS, and draws the ratio chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from benchmarks import payloads, procs, report
+from benchmarks.load import Run, measure, probe
+from benchmarks.micro import run_micro
+from benchmarks.scenarios import OPERATIONS, Scenario, make_scenarios, pywa_available
+from benchmarks.server import raise_fd_limit
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+CHART = HERE / "ratio_to_raw.png"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+@attrs.frozen
+class Config:
+    requests: int
+    rounds: int
+    concurrency: tuple[int, ...]
+    memory_sizes: tuple[int, ...]
+    memory_delay: float
+    micro_time: float
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--requests", "-n", type=int, default=4000, help="requests per run (4000)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
+    parser.add_argument("--concurrency", default="1,64", help="comma-separated (1,64)")
+    parser.add_argument("--memory-sizes", default="1000,10000", help="in-flight calls (1000,10000)")
+    parser.add_argument("--memory-delay", type=float, default=3.0, help="server answer delay, s")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--no-pywa", action="store_true", help="skip the pywa_async scenarios")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-micro", action="store_true")
+    parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--chart", type=Path, default=CHART)
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--update-readme", action="store_true", help=f"write the tables into {README.name}"
+    )
+    return parser.parse_args(argv)
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    if args.quick:
+        return Config(200, 1, (1, 64), (200,), 0.3, 0.02)
+    if args.requests < 1 or args.rounds < 1:
+        raise SystemExit("--requests and --rounds must be at least 1")
+    return Config(
+        args.requests,
+        args.rounds,
+        tuple(int(c) for c in args.concurrency.split(",")),
+        tuple(int(n) for n in args.memory_sizes.split(",")) if args.memory_sizes else (),
+        args.memory_delay,
+        0.2,
+    )
+
+
+def machine() -> str:
+    """One line describing where this ran."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for package in ("aiohttp", "cattrs", "attrs", "tenacity", "pywa", "httpx"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{package} {metadata.version(package)}")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; " + ", ".join(versions)
+    )
+
+
+async def run_matrix(
+    base_url: str, config: Config, with_pywa: bool, redis_url: str | None
+) -> tuple[list[Run], dict[tuple[str, str], str], dict[str, str]]:
+    """Every scenario, operation and concurrency, `rounds` times, the order rotated each round."""
+    scenarios = make_scenarios(base_url, with_pywa=with_pywa, redis_url=redis_url)
+    failures: dict[tuple[str, str], str] = {}
+    usable: list[Scenario] = []
+    runs: list[Run] = []
+    try:
+        for scenario in scenarios:
+            await scenario.start()
+            for name, operation in list(scenario.operations.items()):
+                reason = await probe(operation)
+                if reason is not None:
+                    failures[(scenario.name, name)] = reason
+                    del scenario.operations[name]
+                    continue
+                await measure(scenario.name, name, operation, min(200, config.requests), 64)
+            usable.append(scenario)
+        for round_number in range(config.rounds):
+            for name in OPERATIONS:
+                for concurrency in config.concurrency:
+                    shift = round_number % len(usable)
+                    for scenario in usable[shift:] + usable[:shift]:
+                        work = scenario.operations.get(name)
+                        if work is None:
+                            continue
+                        runs.append(
+                            await measure(scenario.name, name, work, config.requests, concurrency)
+                        )
+            print(f"  round {round_number + 1}/{config.rounds} done", flush=True)
+    finally:
+        for scenario in scenarios:
+            await scenario.aclose()
+    notes = {s.name: s.note for s in scenarios if s.note}
+    return runs, failures, notes
+
+
+async def sandbox_check(base_url: str) -> str:
+    """The SDK against the real emulator, once, and whether the canned body matches its shape."""
+    import aiohttp
+
+    from d360_calling import Client
+
+    async with Client("bench-sandbox-key", base_url=base_url) as client:
+        permissions = await client.permissions.get(payloads.WA_ID)
+    url = f"{base_url}/calling/permissions/{payloads.WA_ID}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers={"D360-API-KEY": "bench-sandbox-key"}) as response,
+    ):
+        body = await response.json()
+    same = set(body) == set(payloads.PERMISSIONS)
+    return (
+        f"sandbox check: SDK permissions.get -> status {permissions.status.value}; "
+        f"canned permissions body has the sandbox's top-level keys: {'yes' if same else 'NO'}"
+    )
+
+
+def memory_results(config: Config) -> list[dict[str, Any]]:
+    """Each size and client in a fresh process, against a server that holds answers back."""
+    results: list[dict[str, Any]] = []
+    hold = config.memory_delay * 0.75
+    with procs.canned_server(config.memory_delay) as server:
+        for calls in config.memory_sizes:
+            for client in ("raw", "sdk", "sdk-default"):
+                server.stats(reset=True)
+                try:
+                    result = procs.run_memory(
+                        server.base_url, calls, client, hold if client == "sdk-default" else None
+                    )
+                except (RuntimeError, OSError) as exc:
+                    results.append({"client": client, "calls": calls, "error": str(exc)})
+                    continue
+                result["max_pending"] = server.stats()["max_pending"]
+                if client == "sdk-default":
+                    result["held"] = hold
+                results.append(result)
+                print(
+                    f"  memory {client} {calls}: {result['per_call_kib']:.1f} KiB/call", flush=True
+                )
+    return results
+
+
+def write_readme(text: str) -> None:
+    current = README.read_text() if README.exists() else f"{START}\n{END}\n"
+    if START not in current or END not in current:
+        current += f"\n{START}\n{END}\n"
+    head, rest = current.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = config_from(args)
+    raise_fd_limit()
+    started = time.perf_counter()
+    description = machine()
+    print(f"machine: {description}", flush=True)
+    why_not = None if not args.no_pywa else "pywa_async skipped (--no-pywa)"
+    if why_not is None:
+        why_not = pywa_available()
+    if why_not is not None:
+        print(f"pywa_async rows skipped: {why_not}", flush=True)
+
+    with procs.sandbox_server("bench-sandbox-key") as sandbox:
+        check = asyncio.run(sandbox_check(sandbox.base_url))
+    print(check, flush=True)
+
+    print(
+        f"load: {config.requests} requests per run, {config.rounds} rounds, "
+        f"concurrency {config.concurrency}",
+        flush=True,
+    )
+    with procs.canned_server() as server, procs.redis_server() as redis_url:
+        if redis_url is None:
+            print("Redis row skipped: redis-server is not installed", flush=True)
+        runs, failures, notes = asyncio.run(
+            run_matrix(server.base_url, config, why_not is None, redis_url)
+        )
+    rows = report.aggregate(runs, failures)
+
+    micros = [] if args.no_micro else run_micro(min_time=config.micro_time)
+    memory = [] if args.no_memory or not config.memory_sizes else memory_results(config)
+
+    sections = [
+        f"Machine: {description}.",
+        f"Load: {config.requests} requests per run, {config.rounds} interleaved rounds; "
+        f"req/s and CPU are medians over rounds, latency percentiles pool every request.",
+        report.scenario_table(rows),
+    ]
+    sections += [f"`{name}`: {note}." for name, note in notes.items()]
+    if why_not is not None:
+        sections.append(f"pywa_async rows skipped: {why_not}.")
+    if micros:
+        sections.append(report.micro_table(micros))
+    if memory:
+        sections.append(
+            f"In-flight memory (server answers after {config.memory_delay:g} s; RSS from "
+            "/proc/self/status, VmHWM minus VmRSS after warm-up, a fresh process per row):\n\n"
+            + report.memory_table(memory)
+        )
+    sections.append(report.targets_table(report.targets(rows, micros, memory)))
+    text = "\n\n".join(sections)
+    print("\n" + text + "\n", flush=True)
+
+    if not args.no_chart:
+        why_no_chart = report.draw_chart(rows, args.chart)
+        print(why_no_chart or f"chart: {args.chart}", flush=True)
+    if args.json is not None:
+        dump = {
+            "machine": description,
+            "config": attrs.asdict(config),
+            "rows": [attrs.asdict(row) for row in rows],
+            "micro": [attrs.asdict(m) for m in micros],
+            "memory": memory,
+        }
+        args.json.write_text(json.dumps(dump, indent=2))
+    if args.update_readme:
+        write_readme(text)
+        print(f"tables written into {README}", flush=True)
+    print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
