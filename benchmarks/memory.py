@@ -65,7 +65,7 @@ async def _sdk_calls(
             base_url=base_url,
             timeout=PATIENT,
             rate_limit=RateLimitPolicy(max_in_flight=None),
-            connection_limit=0,
+            connection_limit=None,
         )
     else:
         client = Client(payloads.API_KEY, base_url=base_url, timeout=PATIENT)

@@ -10,6 +10,7 @@ from typing import Final, Self
 
 import aiohttp
 
+from . import validation
 from .endpoints import Calls, Messages, Permissions, Settings
 from .errors import ValidationError
 from .middleware import (
@@ -29,7 +30,6 @@ from .session import (
     Timeout,
 )
 from .shared_state import LocalState, SharedState
-from .validation import header_value
 
 API_KEY_ENV = "D360_API_KEY"
 DEFAULT_RETRY: Final = RetryPolicy()
@@ -42,10 +42,12 @@ class Client:
     Use it as `async with Client(...) as client:` or close it with `await client.aclose()`.
     The API key comes from the argument or `$D360_API_KEY`. Pass `session=` to share an
     existing `aiohttp.ClientSession` (its pool); the SDK never changes or closes it.
-    `retry` and `rate_limit` take policy objects, or `None` to switch them off; `middlewares`
-    are yours, outermost first, wrapped around the SDK's own (retry → rate limit → logging →
-    send, which adds the API key). `shared_state` holds the rate-limit gate and retry budget:
-    in-process by default, or a `RedisState` shared by many workers.
+    `connection_limit` caps pooled connections (`None`: no cap), while the in-flight cap of
+    `RateLimitPolicy` queues calls inside the SDK. `retry` and `rate_limit` take policy
+    objects, or `None` to switch them off; `middlewares` are yours, outermost first, wrapped
+    around the SDK's own (retry → rate limit → logging → send, which adds the API key).
+    `shared_state` holds the rate-limit gate and retry budget: in-process by default, or a
+    `RedisState` shared by many workers.
     """
 
     def __init__(
@@ -60,15 +62,17 @@ class Client:
         shared_state: SharedState | None = None,
         session: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        connection_limit: int = 100,
+        connection_limit: int | None = 100,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key:
             raise ValidationError(
                 "api_key", f"pass api_key= or set ${API_KEY_ENV}; neither is there"
             )
-        if not base_url.startswith(("https://", "http://")):
-            raise ValidationError("base_url", "must start with https:// or http://")
+        validation.base_url(base_url)
+        if connection_limit is not None:
+            validation.integer("connection_limit", connection_limit, 1, 1_000_000)
+        validation.integer("max_body_size", max_body_size, 1, 2**40)
         if isinstance(timeout, int | float):
             timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
         self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
@@ -79,7 +83,7 @@ class Client:
             chain.append(RateLimitMiddleware(rate_limit, self.shared_state))
         chain.append(LoggingMiddleware())
         self._session = Session(
-            headers={API_KEY_HEADER: header_value("api_key", key)},
+            headers={API_KEY_HEADER: validation.header_value("api_key", key)},
             watch_deadline=bool(middlewares),
             base_url=base_url,
             middlewares=chain,

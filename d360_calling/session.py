@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -47,7 +48,8 @@ class Timeout:
     def __attrs_post_init__(self) -> None:
         for name in ("total", "attempt", "connect"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            invalid = isinstance(value, bool) or not isinstance(value, int | float)
+            if invalid or not math.isfinite(value) or not value > 0:
                 raise ValidationError("timeout", f"{name} must be a positive number, got {value!r}")
 
 
@@ -130,7 +132,7 @@ class Session:
         timeout: Timeout = DEFAULT_TIMEOUT,
         http: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        connection_limit: int = 100,
+        connection_limit: int | None = 100,
         headers: Mapping[str, str] | None = None,
         watch_deadline: bool = True,
     ) -> None:
@@ -187,7 +189,7 @@ class Session:
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=aiohttp.TCPConnector(limit=self._connection_limit or 0),
                 raise_for_status=False,
             )
         return self._http
@@ -237,8 +239,8 @@ class Session:
                 timeout=attempt_timeout,
                 allow_redirects=False,
             ) as raw:
-                body = await self._read(raw, request.operation)
                 status, response_headers = raw.status, raw.headers
+                body = await self._read(raw, request)
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure: TransportError | None = _transport_error(exc, request)
             if capped and isinstance(exc, TimeoutError):
@@ -253,7 +255,7 @@ class Session:
             raise api_error(request.operation, status, response_headers, body)
         return Response(status, response_headers, body, request.attempt, loop.time() - started)
 
-    async def _read(self, raw: aiohttp.ClientResponse, operation: str) -> bytes:
+    async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
         cap = self.max_body_size
         length = raw.content_length
         if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
@@ -264,9 +266,7 @@ class Session:
             size += len(chunk)
             if size > cap:
                 raw.close()
-                raise ResponseDecodeError(
-                    f"response body larger than {cap} bytes", operation=operation, status=raw.status
-                )
+                raise unreadable_answer(request, raw.status, f"body larger than {cap} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -309,6 +309,20 @@ def _transport_error(exc: BaseException, request: Request) -> TransportError:
     if isinstance(exc, TimeoutError):
         return RequestTimeoutError(reason, operation=operation, request_sent=True)
     return TransportError(reason, operation=operation, request_sent=True)
+
+
+def unreadable_answer(request: Request, status: int, reason: str) -> D360Error:
+    """The error for an answer that cannot be read: `ResponseDecodeError`, or, when the API
+    accepted a request that must not be sent twice (a 2xx to `connect`), `OutcomeUnknownError`:
+    the call may be ringing, so the caller must reconcile by webhook, not try again."""
+    if 200 <= status < 300 and not request.idempotent:
+        return OutcomeUnknownError(
+            f"the API answered HTTP {status} but the answer cannot be read ({reason}); "
+            "it acted on the request, so it is not resent",
+            operation=request.operation,
+            to=_recipient(request),
+        )
+    return ResponseDecodeError(f"response {reason}", operation=request.operation, status=status)
 
 
 def deadline_exceeded(request: Request, *, request_sent: bool) -> TransportError:

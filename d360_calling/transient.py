@@ -59,3 +59,15 @@ def never_reached_server(error: D360Error) -> bool:
     if isinstance(error, TransportError):
         return not error.request_sent
     return isinstance(error, RateLimitError) and error.status in (400, 429)
+
+
+SETTLED_BY_REFUSAL: Final = frozenset({"calls.reject", "calls.terminate"})
+"""Operations that end a call: when a resend is refused after an attempt whose answer was lost,
+that attempt ended the call (or the user did), which is what the caller asked for."""
+
+
+def may_have_acted(error: D360Error) -> bool:
+    """Whether the failed attempt may still have taken effect at the API."""
+    if isinstance(error, TransportError):
+        return error.request_sent
+    return isinstance(error, APIError) and error.status >= 500

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Final
+
+from yarl import URL
 
 from .errors import ValidationError
 from .models.calls import SdpType, SessionDescription
@@ -18,6 +21,7 @@ MAX_WA_ID_LENGTH: Final = 20
 MAX_CALL_ID_LENGTH: Final = 512
 
 _WA_ID = re.compile(r"[0-9]{1,20}")
+_CALL_ID = re.compile(r"[A-Za-z0-9._~:=+-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HHMM = re.compile(r"([01][0-9]|2[0-3])[0-5][0-9]")
 
@@ -30,13 +34,16 @@ def wa_id(value: object, field: str = "wa_id") -> str:
 
 
 def call_id(value: object) -> str:
-    """A call ID: non-empty, bounded, no control characters, no `/` (it is never a path)."""
+    """A call ID (`wacid.…`): ASCII letters, digits and `._~:=+-` only, so nothing in it can
+    act on a URL, a header or a log line."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("call_id", "must be a non-empty string")
     if len(value) > MAX_CALL_ID_LENGTH:
         raise ValidationError("call_id", f"longer than {MAX_CALL_ID_LENGTH} characters")
-    if _CONTROL.search(value) or "/" in value or value != value.strip():
-        raise ValidationError("call_id", f"has control characters, '/' or spaces: {value!r}")
+    if _CALL_ID.fullmatch(value) is None:
+        raise ValidationError(
+            "call_id", f"only ASCII letters, digits and ._~:=+- are allowed, got {value!r}"
+        )
     return value
 
 
@@ -68,6 +75,29 @@ def callback_data(value: object) -> str | None:
             "biz_opaque_callback_data",
             f"at most {MAX_CALLBACK_DATA} characters, got {len(value)}",
         )
+    return value
+
+
+def base_url(value: object) -> str:
+    """An http(s) URL with a host and nothing a request line could be split with."""
+    if not isinstance(value, str) or _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise ValidationError("base_url", "must be a URL without spaces or control characters")
+    try:
+        url = URL(value)
+    except ValueError:
+        raise ValidationError("base_url", f"is not a URL: {value!r}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValidationError("base_url", f"must be http(s)://host[:port][/path], got {value!r}")
+    return value
+
+
+def positive(field: str, value: object, *, allow_zero: bool = False) -> float:
+    """A finite number above zero (or at least zero); bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(field, f"must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "at least 0" if allow_zero else "above 0"
+        raise ValidationError(field, f"must be {bound}, got {value!r}")
     return value
 
 

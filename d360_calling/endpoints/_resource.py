@@ -6,11 +6,11 @@ import asyncio
 from types import MappingProxyType
 from typing import Any, TypedDict, TypeVar
 
-from ..errors import ResponseDecodeError
+from .. import jsonutil
 from ..middleware.ratelimit import RateLimitPolicy
 from ..middleware.retry import RetryPolicy
 from ..models.converter import converter
-from ..session import Request, Session, Timeout
+from ..session import Request, Session, Timeout, unreadable_answer
 
 T = TypeVar("T")
 _NO_OPTIONS: Any = MappingProxyType({})
@@ -74,13 +74,13 @@ class Resource:
 
     async def _call(self, request: Request, model: type[T]) -> T:
         response = await self._session.send(request)
-        payload = response.json(request.operation)
+        try:
+            payload = jsonutil.loads(response.body)
+        except ValueError as error:
+            raise unreadable_answer(request, response.status, f"is not JSON ({error})") from None
         try:
             return converter.structure(payload, model)
-        except Exception as exc:
+        except Exception as error:
             # The structuring error may quote values (a SIP password); keep only its kind.
-            raise ResponseDecodeError(
-                f"response does not have the documented shape ({type(exc).__name__})",
-                operation=request.operation,
-                status=response.status,
-            ) from None
+            reason = f"does not have the documented shape ({type(error).__name__})"
+            raise unreadable_answer(request, response.status, reason) from None

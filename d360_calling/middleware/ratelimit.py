@@ -12,6 +12,7 @@ import asyncio
 
 import attrs
 
+from .. import validation
 from ..errors import RateLimitError
 from ..session import Handler, Request, Response, deadline_exceeded
 from ..shared_state import LocalState, SharedState
@@ -35,14 +36,13 @@ class RateLimitPolicy:
     max_in_flight: int | None = 100
 
     def __attrs_post_init__(self) -> None:
-        if self.requests_per_second is not None and self.requests_per_second <= 0:
-            raise ValueError("RateLimitPolicy.requests_per_second must be positive")
-        if self.burst < 1:
-            raise ValueError("RateLimitPolicy.burst must be at least 1")
-        if self.max_in_flight is not None and self.max_in_flight < 1:
-            raise ValueError("RateLimitPolicy.max_in_flight must be at least 1")
-        if self.default_backoff < 0 or self.max_gate_close < 0:
-            raise ValueError("RateLimitPolicy waits must not be negative")
+        if self.requests_per_second is not None:
+            validation.positive("requests_per_second", self.requests_per_second)
+        validation.integer("burst", self.burst, 1, 1_000_000)
+        if self.max_in_flight is not None:
+            validation.integer("max_in_flight", self.max_in_flight, 1, 1_000_000)
+        validation.positive("default_backoff", self.default_backoff, allow_zero=True)
+        validation.positive("max_gate_close", self.max_gate_close, allow_zero=True)
 
 
 class RateLimitMiddleware:

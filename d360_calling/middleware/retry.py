@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import attrs
 from tenacity import (
@@ -23,10 +24,16 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from ..errors import APIError, D360Error
+from .. import validation
+from ..errors import APIError, D360Error, OutcomeUnknownError, ValidationError
 from ..session import Handler, Request, Response
 from ..shared_state import BudgetLimits, LocalState, SharedState
-from ..transient import TransientTable, never_reached_server
+from ..transient import (
+    SETTLED_BY_REFUSAL,
+    TransientTable,
+    may_have_acted,
+    never_reached_server,
+)
 
 logger = logging.getLogger("d360_calling")
 
@@ -55,10 +62,11 @@ class RetryPolicy:
     random: Callable[[], float] = random.random
 
     def __attrs_post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts must be at least 1")
-        if self.initial_wait < 0 or self.max_wait < 0 or self.max_retry_after < 0:
-            raise ValueError("RetryPolicy waits must not be negative")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValidationError("max_attempts", f"must be a whole number >= 1, got {attempts!r}")
+        for name in ("initial_wait", "max_wait", "max_retry_after"):
+            validation.positive(name, getattr(self, name), allow_zero=True)
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff after failed attempt number `attempt` (from 1)."""
@@ -124,6 +132,7 @@ class RetryMiddleware:
     ) -> Response:
         pending: D360Error | None = first
         budget_allows = True
+        acted = may_have_acted(first)
 
         def should_retry(error: BaseException) -> bool:
             return budget_allows and policy.may_retry(request, error)
@@ -153,6 +162,9 @@ class RetryMiddleware:
                 try:
                     response = await call_next(attrs.evolve(request, attempt=number))
                 except D360Error as error:
+                    if acted and _refused(policy, error):
+                        return _settle(request, error, number)
+                    acted = acted or may_have_acted(error)
                     # The budget is asked here, not in the (synchronous) retry predicate.
                     if policy.may_retry(request, error):
                         budget_allows = await self._spend(policy)
@@ -161,6 +173,40 @@ class RetryMiddleware:
                     self.state.record_success(policy.budget)
                 return response
         raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+
+def _refused(policy: RetryPolicy, error: D360Error) -> bool:
+    """A final 4xx: the API would not do it (again)."""
+    return (
+        isinstance(error, APIError)
+        and 400 <= error.status < 500
+        and not policy.transient.is_transient(error)
+    )
+
+
+def _settle(request: Request, refusal: D360Error, attempt: int) -> Response:
+    """A resend refused after an attempt whose answer was lost and that may have acted.
+
+    For actions that end a call the earlier attempt did what was asked: report success. For
+    the others (`accept` may have connected, or the user hung up first) the outcome is unknown.
+    """
+    if request.operation not in SETTLED_BY_REFUSAL:
+        raise OutcomeUnknownError(
+            f"an earlier attempt may have taken effect and the resend was refused ({refusal}); "
+            "check the call's webhooks for what happened",
+            operation=request.operation,
+            to=None,
+        ) from None
+    logger.info(
+        "%s: resend refused (%s) after an attempt whose answer was lost; that attempt ended "
+        "the call, reported as success",
+        request.operation,
+        refusal,
+    )
+    return Response(200, {}, SETTLED_BODY, attempt)
+
+
+SETTLED_BODY: Final = b'{"success":true}'
 
 
 def _log_retry(request: Request) -> Callable[[RetryCallState], None]:

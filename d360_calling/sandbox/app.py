@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,11 @@ class SandboxApp:
         self.api_key = api_key
         self.faults = faults
         self.stats = stats
-        self.app = web.Application()
+        self.closing = asyncio.Event()
+        """Set when the sandbox stops, so slow faults end at once instead of holding it up."""
+        self._stale: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        """Connections whose next request is dropped unread (the `stale_conn` fault)."""
+        self.app = web.Application(middlewares=[self._drop_on_stale_connection])
         self.app.router.add_post("/calling/calls", self._calls)
         self.app.router.add_get("/calling/permissions/{wa_id}", self._permissions)
         self.app.router.add_get("/calling/settings", self._get_settings)
@@ -107,6 +112,21 @@ class SandboxApp:
 
     # -- the pipeline ---------------------------------------------------------------------
 
+    @web.middleware
+    async def _drop_on_stale_connection(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Drop, unread, a request on a connection a `stale_conn` fault marked."""
+        transport = request.transport
+        if transport is not None and transport in self._stale:
+            self._stale.discard(transport)
+            self.stats.dropped[FaultKind.STALE_CONNECTION.value] += 1
+            _abort(request)
+            return web.Response()
+        return await handler(request)
+
     @staticmethod
     async def _body(request: web.Request) -> Any:
         """The decoded JSON body, read only to learn the operation before faults are drawn."""
@@ -131,11 +151,22 @@ class SandboxApp:
         if fault is not None:
             self.stats.faults[fault.label] += 1
             if fault.kind is FaultKind.LATENCY:
-                await asyncio.sleep(fault.seconds)
+                if not await self._pause(fault.seconds):
+                    _abort(request)
+                    return web.Response()
             elif not fault.applies_effect:
                 return self._refuse(request, fault)
         status, body, headers = self._apply(request, operation, run)
         if fault is None or fault.kind is FaultKind.LATENCY:
+            return _json_response(status, body, headers)
+        if fault.kind is FaultKind.SLOW_FIRST_BYTE:
+            if not await self._pause(fault.seconds):
+                _abort(request)
+                return web.Response()
+            return _json_response(status, body, headers)
+        if fault.kind is FaultKind.STALE_CONNECTION:
+            if request.transport is not None:
+                self._stale.add(request.transport)
             return _json_response(status, body, headers)
         return await self._corrupt(request, fault, status, _json(body))
 
@@ -163,9 +194,16 @@ class SandboxApp:
             return web.Response(status=fault.status_code, text=HTML_503, content_type="text/html")
         return _json_response(fault.status_code, fault.error_body(), dict(fault.headers))
 
-    @staticmethod
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds`; `False` if the sandbox began closing meanwhile."""
+        try:
+            await asyncio.wait_for(self.closing.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
     async def _corrupt(
-        request: web.Request, fault: Fault, status: int, body: bytes
+        self, request: web.Request, fault: Fault, status: int, body: bytes
     ) -> web.StreamResponse:
         """The faults that mangle the answer to a request that was applied."""
         if fault.kind is FaultKind.RESET_AFTER:
@@ -190,7 +228,9 @@ class SandboxApp:
         await response.prepare(request)
         step = -(-len(body) // SLOW_BODY_CHUNKS)
         for start in range(0, len(body), step):
-            await asyncio.sleep(fault.seconds / SLOW_BODY_CHUNKS)
+            if not await self._pause(fault.seconds / SLOW_BODY_CHUNKS):
+                _abort(request)
+                return response
             await response.write(body[start : start + step])
         await response.write_eof()
         return response

@@ -14,6 +14,10 @@ non_json       an HTML 503 page from the edge (API reference, §5.4)            
 huge           a 200 body of `size` bytes in place of the real answer              yes
 nested         a 200 body of `depth` nested JSON arrays in place of the answer     yes
 slow_body      the real answer, its bytes trickled out over `seconds`              yes
+first_byte     the request applied at once, the answer's headers `seconds` late    yes
+stale_conn     the real answer, then the next request on that kept-alive           yes
+               connection is dropped unread (a server's idle timer firing just
+               as the client reuses the connection); that request does nothing
 =============  ==================================================================  ======
 
 Spec grammar for the CLI (`FaultPlan.parse`), items separated by commas::
@@ -23,6 +27,7 @@ Spec grammar for the CLI (`FaultPlan.parse`), items separated by commas::
     fault    := STATUS | "status_" STATUS | "throttle" | "reset_before" | "reset_after"
               | "truncated" | "non_json" | "huge" | "nested"
               | "slow_body" ["=" DURATION] | "latency=" DURATION
+              | "first_byte=" DURATION | "stale_conn"
     DURATION := NUMBER ("ms" | "s")
 
 e.g. ``"seed=7,429:0.05,503:0.05,reset_after:0.02,latency=200ms:0.1"``.
@@ -76,6 +81,8 @@ class FaultKind(enum.StrEnum):
     HUGE = "huge"
     NESTED = "nested"
     SLOW_BODY = "slow_body"
+    SLOW_FIRST_BYTE = "first_byte"
+    STALE_CONNECTION = "stale_conn"
 
 
 _APPLIES_EFFECT = frozenset(
@@ -86,6 +93,8 @@ _APPLIES_EFFECT = frozenset(
         FaultKind.HUGE,
         FaultKind.NESTED,
         FaultKind.SLOW_BODY,
+        FaultKind.SLOW_FIRST_BYTE,
+        FaultKind.STALE_CONNECTION,
     }
 )
 
@@ -187,6 +196,18 @@ class Fault:
         return cls(FaultKind.SLOW_BODY, seconds=seconds)
 
     @classmethod
+    def slow_first_byte(cls, seconds: float) -> Fault:
+        """Apply the request at once, then hold the answer back `seconds` (unlike `latency`,
+        whose wait comes first): a client that times out has still acted on the API."""
+        return cls(FaultKind.SLOW_FIRST_BYTE, seconds=seconds)
+
+    @classmethod
+    def stale_connection(cls) -> Fault:
+        """Answer normally, then drop the next request on the same kept-alive connection unread,
+        as a server whose keep-alive timer fires just as the client reuses the connection."""
+        return cls(FaultKind.STALE_CONNECTION)
+
+    @classmethod
     def parse(cls, token: str) -> Fault:
         """One fault of the spec grammar: "503", "status_429", "throttle", "latency=200ms"..."""
         name, _, arg = token.strip().partition("=")
@@ -197,6 +218,8 @@ class Fault:
             return cls.latency(_parse_duration(arg))
         if name == "slow_body":
             return cls.slow_body(_parse_duration(arg)) if arg else cls.slow_body()
+        if name == "first_byte" and arg:
+            return cls.slow_first_byte(_parse_duration(arg))
         simple = {
             "throttle": cls.throttle,
             "reset_before": cls.reset_before,
@@ -205,6 +228,7 @@ class Fault:
             "non_json": cls.non_json,
             "huge": cls.huge,
             "nested": cls.nested,
+            "stale_conn": cls.stale_connection,
         }
         if name in simple and not arg:
             return simple[name]()

@@ -28,3 +28,6 @@ class Limits:
     """Lifetime of a temporary call permission, counted from the grant."""
     ring_timeout_seconds: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     """A call not picked up within this time ends with a terminate webhook (state timed_out)."""
+    reject_duplicate_calls: bool = True
+    """Refuse a connect to a user who already has a call ringing or connected (error 138003).
+    Off, a resent connect rings the user again, so a test can count duplicates per tag."""

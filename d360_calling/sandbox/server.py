@@ -83,6 +83,7 @@ class Sandbox:
         """Start webhook delivery and serve HTTP on host:port (port 0 picks a free one)."""
         if self._runner is not None:
             raise RuntimeError("the sandbox is already running")
+        self._app.closing.clear()
         await self._deliverer.start()
         runner = web.AppRunner(self._app.app, access_log=None)
         await runner.setup()
@@ -102,6 +103,7 @@ class Sandbox:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._app.closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner, self._bound_port = None, None

@@ -344,7 +344,7 @@ class CallingState:
         if self.permission(to, now) is PermissionStatus.NO_PERMISSION:
             raise calling_error(138006, f"user {to} has not granted call permission")
         active = [call for call in self.calls.values() if call.active]
-        if any(call.wa_id == to for call in active):
+        if self.limits.reject_duplicate_calls and any(call.wa_id == to for call in active):
             raise calling_error(138003, f"a call with {to} is already ongoing")
         if len(active) >= self.limits.concurrent_calls:
             raise calling_error(138002, f"{len(active)} calls are ongoing on this number")

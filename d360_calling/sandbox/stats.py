@@ -19,9 +19,13 @@ class Stats:
     requests: Counter[str] = attrs.field(factory=Counter)
     effects: Counter[str] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
+    dropped: Counter[str] = attrs.field(factory=Counter)
+    """Requests dropped unread, by reason ("stale_conn": their connection was marked stale);
+    they count in neither `requests` nor `effects`, since the server never read them."""
 
     def reset(self) -> None:
         """Zero every counter."""
         self.requests.clear()
         self.effects.clear()
         self.faults.clear()
+        self.dropped.clear()

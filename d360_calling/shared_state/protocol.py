@@ -6,6 +6,7 @@ from typing import Protocol
 
 import attrs
 
+from .. import validation
 from ..errors import D360Error
 
 
@@ -15,6 +16,10 @@ class BudgetLimits:
 
     max_tokens: float = 10.0
     token_ratio: float = 0.1
+
+    def __attrs_post_init__(self) -> None:
+        validation.positive("max_tokens", self.max_tokens)
+        validation.positive("token_ratio", self.token_ratio, allow_zero=True)
 
 
 class SharedStateUnavailable(D360Error):
