@@ -65,7 +65,7 @@ class OutcomeUnknownError(TransportError):
     """
 
     def __init__(self, message: str, *, operation: str | None = None, to: str | None) -> None:
-        super().__init__(message, operation=operation, request_sent=True)
+        super().__init__(message, operation=operation, request_sent=True, transient=False)
         self.to = to
 
 

@@ -9,6 +9,7 @@ under a size cap. Non-2xx answers and transport failures leave the terminal hand
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -27,9 +28,14 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .transient import NEVER_SENT, NEVER_TRANSIENT
+from .transient import DEFINITE_FAILURE_CODES, MAY_HAVE_BEEN_SENT, NEVER_SENT, NEVER_TRANSIENT
 
 DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
+SENT: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "d360_request_sent", default=True
+)
+"""Set by the terminal handler as a request goes out, so a deadline that passes while the call
+only waited (gate, in-flight cap, backoff) reports the request as never sent."""
 API_KEY_HEADER: Final = "D360-API-KEY"
 DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
 """Responses larger than this fail with `ResponseDecodeError` (aiohttp itself has no cap)."""
@@ -96,15 +102,6 @@ class Response:
     body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
     attempt: int = 1
     elapsed: float = 0.0
-
-    def json(self, operation: str | None = None) -> Any:
-        """The body as JSON; `ResponseDecodeError` when it is not."""
-        try:
-            return jsonutil.loads(self.body)
-        except ValueError as exc:
-            raise ResponseDecodeError(
-                f"response is not JSON ({exc})", operation=operation, status=self.status
-            ) from None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -178,13 +175,16 @@ class Session:
             request = attrs.evolve(request, timeout=timeout, deadline=deadline)
         if not self._watch_deadline:
             return await self._chain(request)
+        token = SENT.set(False)
         try:
             async with asyncio.timeout_at(request.deadline) as scope:
                 return await self._chain(request)
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
-            raise deadline_exceeded(request, request_sent=True) from None
+            raise deadline_exceeded(request, request_sent=SENT.get()) from None
+        finally:
+            SENT.reset(token)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -229,6 +229,7 @@ class Session:
             attempt_timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=min(timeout.connect, remaining)
             )
+        SENT.set(True)
         try:
             async with http.request(
                 request.method,
@@ -238,6 +239,7 @@ class Session:
                 headers=headers,
                 timeout=attempt_timeout,
                 allow_redirects=False,
+                raise_for_status=False,
             ) as raw:
                 status, response_headers = raw.status, raw.headers
                 body = await self._read(raw, request)
@@ -252,7 +254,7 @@ class Session:
             # its repr can show request headers, the API key among them.
             raise failure
         if not 200 <= status < 300:
-            raise api_error(request.operation, status, response_headers, body)
+            raise _answer_error(request, status, response_headers, body)
         return Response(status, response_headers, body, request.attempt, loop.time() - started)
 
     async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
@@ -292,6 +294,10 @@ def _transport_error(exc: BaseException, request: Request) -> TransportError:
         if isinstance(exc, TimeoutError):
             return RequestTimeoutError("connect timed out", operation=operation, request_sent=False)
         return TransportError(f"cannot connect: {exc}", operation=operation, request_sent=False)
+    if not isinstance(exc, MAY_HAVE_BEEN_SENT):
+        return TransportError(
+            f"{type(exc).__name__}: {exc}", operation=operation, request_sent=False, transient=False
+        )
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         reason = "server disconnected"
     elif isinstance(exc, aiohttp.ClientPayloadError):
@@ -309,6 +315,25 @@ def _transport_error(exc: BaseException, request: Request) -> TransportError:
     if isinstance(exc, TimeoutError):
         return RequestTimeoutError(reason, operation=operation, request_sent=True)
     return TransportError(reason, operation=operation, request_sent=True)
+
+
+def _answer_error(
+    request: Request, status: int, headers: Mapping[str, str], body: bytes
+) -> D360Error:
+    """The typed error for a non-2xx answer. A 5xx to a request that must not be sent twice
+    (`connect`, a message) may have come after the API acted, unless its code says the call
+    failed, so it is `OutcomeUnknownError` (caused by the API's error)."""
+    error = api_error(request.operation, status, headers, body)
+    if status < 500 or request.idempotent or error.code in DEFINITE_FAILURE_CODES:
+        return error
+    detail = str(error).removeprefix(f"{request.operation}: ")
+    unknown = OutcomeUnknownError(
+        f"{detail}; the API may have acted before failing, so it is not resent",
+        operation=request.operation,
+        to=_recipient(request),
+    )
+    unknown.__cause__ = error
+    return unknown
 
 
 def unreadable_answer(request: Request, status: int, reason: str) -> D360Error:
@@ -336,7 +361,9 @@ def deadline_exceeded(request: Request, *, request_sent: bool) -> TransportError
             operation=request.operation,
             to=_recipient(request),
         )
-    return RequestTimeoutError(message, operation=request.operation, request_sent=request_sent)
+    return RequestTimeoutError(
+        message, operation=request.operation, request_sent=request_sent, transient=False
+    )
 
 
 def _recipient(request: Request) -> str | None:

@@ -13,7 +13,7 @@ import asyncio
 import attrs
 
 from .. import validation
-from ..errors import RateLimitError
+from ..errors import CallingError, RateLimitError
 from ..session import Handler, Request, Response, deadline_exceeded
 from ..shared_state import LocalState, SharedState
 
@@ -82,6 +82,8 @@ class RateLimitMiddleware:
         try:
             return await call_next(request)
         except RateLimitError as error:
+            if isinstance(error, CallingError):
+                raise  # a call limit (138002, 138005) is about calls, not the whole account
             backoff = error.retry_after
             if backoff is None:
                 backoff = self.policy.default_backoff

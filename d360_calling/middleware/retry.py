@@ -25,10 +25,17 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from .. import validation
-from ..errors import APIError, D360Error, OutcomeUnknownError, ValidationError
+from ..errors import (
+    APIError,
+    BadRequestError,
+    D360Error,
+    OutcomeUnknownError,
+    ValidationError,
+)
 from ..session import Handler, Request, Response
 from ..shared_state import BudgetLimits, LocalState, SharedState
 from ..transient import (
+    CALL_ACTIONS,
     SETTLED_BY_REFUSAL,
     TransientTable,
     may_have_acted,
@@ -36,6 +43,9 @@ from ..transient import (
 )
 
 logger = logging.getLogger("d360_calling")
+
+SETTLED_BODY: Final = b'{"success":true}'
+"""The body reported for a call-ending action settled by an earlier attempt (see `_settle`)."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -85,6 +95,19 @@ class RetryPolicy:
             return False
         return request.idempotent or never_reached_server(error)
 
+    def worth_retrying(self, request: Request, error: D360Error, attempt: int) -> bool:
+        """`may_retry`, and another attempt can still happen: attempts are left and a wait the
+        server asked for fits the cap and the deadline (so no budget is spent for nothing)."""
+        if attempt >= self.max_attempts or not self.may_retry(request, error):
+            return False
+        remaining = request.remaining()
+        if remaining is not None and remaining <= 0:
+            return False
+        asked = error.retry_after if isinstance(error, APIError) else None
+        if asked is None:
+            return True
+        return asked <= self.max_retry_after and (remaining is None or asked < remaining)
+
 
 class _stop_if_wait_too_long(stop_base):
     """Stop (and re-raise) when the next wait is past the policy's cap for server waits."""
@@ -112,9 +135,7 @@ class RetryMiddleware:
         try:
             response = await call_next(request)
         except D360Error as error:
-            if not policy.may_retry(request, error) or policy.max_attempts < 2:
-                raise
-            if not await self._spend(policy):
+            if not policy.worth_retrying(request, error, 1) or not await self._spend(policy):
                 raise
             return await self._retry(policy, request, call_next, error)
         if policy.budget is not None:
@@ -162,11 +183,11 @@ class RetryMiddleware:
                 try:
                     response = await call_next(attrs.evolve(request, attempt=number))
                 except D360Error as error:
-                    if acted and _refused(policy, error):
+                    if acted and request.operation in CALL_ACTIONS and _refused(error):
                         return _settle(request, error, number)
                     acted = acted or may_have_acted(error)
                     # The budget is asked here, not in the (synchronous) retry predicate.
-                    if policy.may_retry(request, error):
+                    if policy.worth_retrying(request, error, number):
                         budget_allows = await self._spend(policy)
                     raise
                 if policy.budget is not None:
@@ -175,21 +196,17 @@ class RetryMiddleware:
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
 
-def _refused(policy: RetryPolicy, error: D360Error) -> bool:
-    """A final 4xx: the API would not do it (again)."""
-    return (
-        isinstance(error, APIError)
-        and 400 <= error.status < 500
-        and not policy.transient.is_transient(error)
-    )
+def _refused(error: D360Error) -> bool:
+    """A plain bad-request answer (not auth, permission, a limit or a calling code): what the API
+    says when the call is no longer in a state for the action."""
+    return type(error) is BadRequestError
 
 
 def _settle(request: Request, refusal: D360Error, attempt: int) -> Response:
-    """A resend refused after an attempt whose answer was lost and that may have acted.
-
-    For actions that end a call the earlier attempt did what was asked: report success. For
-    the others (`accept` may have connected, or the user hung up first) the outcome is unknown.
-    """
+    """A call action's resend refused after an attempt whose answer was lost and that may have
+    acted. For actions that end a call the earlier attempt did what was asked: report success.
+    For `accept`/`pre_accept` (it may have connected, or the user hung up first) the outcome is
+    unknown (and `OutcomeUnknownError` is never retried)."""
     if request.operation not in SETTLED_BY_REFUSAL:
         raise OutcomeUnknownError(
             f"an earlier attempt may have taken effect and the resend was refused ({refusal}); "
@@ -204,9 +221,6 @@ def _settle(request: Request, refusal: D360Error, attempt: int) -> Response:
         refusal,
     )
     return Response(200, {}, SETTLED_BODY, attempt)
-
-
-SETTLED_BODY: Final = b'{"success":true}'
 
 
 def _log_retry(request: Request) -> Callable[[RetryCallState], None]:
