@@ -73,9 +73,10 @@ class Client:
         if connection_limit is not None:
             validation.integer("connection_limit", connection_limit, 1, 1_000_000)
         validation.integer("max_body_size", max_body_size, 1, 2**40)
-        if isinstance(timeout, int | float):
-            timeout = Timeout(total=timeout, attempt=min(DEFAULT_TIMEOUT.attempt, timeout))
+        if not isinstance(timeout, Timeout):
+            timeout = DEFAULT_TIMEOUT.limited_to(timeout)
         self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
+        self.shared_state.bind_account(key)
         chain: list[Middleware] = list(middlewares)
         if retry is not None:
             chain.append(RetryMiddleware(retry, self.shared_state))

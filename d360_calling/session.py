@@ -58,6 +58,10 @@ class Timeout:
             if invalid or not math.isfinite(value) or not value > 0:
                 raise ValidationError("timeout", f"{name} must be a positive number, got {value!r}")
 
+    def limited_to(self, total: float) -> Timeout:
+        """This timeout with the whole call limited to `total` seconds (attempts no longer)."""
+        return Timeout(total=total, attempt=min(self.attempt, total), connect=self.connect)
+
 
 DEFAULT_TIMEOUT: Final = Timeout()
 

@@ -13,14 +13,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from d360_calling import Client
+from d360_calling import Client, LocalState, ValidationError
 from d360_calling.sandbox import Sandbox, WebhookDelivery
 from d360_calling.shared_state import InMemoryDedupe
 from d360_calling.webhooks import (
     CallTerminate,
     IncomingCall,
     Receiver,
+    ReceiverClosedError,
     Router,
+    parse,
     sign,
 )
 from examples import inbound_bot, outbound_campaign, permission_then_call
@@ -288,3 +290,41 @@ async def test_outbound_campaign_example() -> None:
 async def test_permission_then_call_example() -> None:
     call_id = await permission_then_call.demo_with_sandbox()
     assert call_id.startswith("wacid.")
+
+
+async def test_no_event_is_lost_to_a_shutdown() -> None:
+    handled: list[str] = []
+    router = Router()
+
+    @router.on_connect
+    async def on_connect(call: IncomingCall) -> None:
+        handled.append(call.call_id)
+
+    class ClosesWhileRecording(LocalState):
+        """Shuts the receiver down while an event's key is being recorded."""
+
+        receiver: Receiver | None = None
+
+        async def first_time(self, key: str, ttl: float) -> bool:
+            fresh = await super().first_time(key, ttl)
+            if self.receiver is not None and key.endswith("wacid.after:connect"):
+                await self.receiver.aclose()
+            return fresh
+
+    state = ClosesWhileRecording()
+    receiver = Receiver(router, shared_state=state)
+    state.receiver = receiver
+    await receiver.dispatch(parse(connect_body("wacid.before")))
+    with pytest.raises(ReceiverClosedError):
+        await receiver.dispatch(parse(connect_body("wacid.after")))
+    state.receiver = None
+    again = Receiver(router, shared_state=state)
+    await again.dispatch(parse(connect_body("wacid.after")))
+    await again.aclose()
+    assert handled == ["wacid.before", "wacid.after"]
+
+
+def test_an_empty_secret_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Receiver(Router(), secret="")
+    assert caught.value.field == "secret"

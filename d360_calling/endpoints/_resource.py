@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any, TypedDict, TypeVar
 
 from .. import jsonutil
-from ..middleware.ratelimit import RateLimitPolicy
+from ..errors import ValidationError
 from ..middleware.retry import RetryPolicy
 from ..models.converter import converter
 from ..session import Request, Session, Timeout, unreadable_answer
@@ -23,8 +23,19 @@ class CallOptions(TypedDict, total=False):
     """Seconds for the whole call (gate, backoff and every attempt), or a `Timeout`."""
     retry: RetryPolicy | None
     """Another retry policy for this call, or `None` to send it once."""
-    rate_limit: RateLimitPolicy | None
-    """`None` skips the token bucket and in-flight cap (a closed 429 gate still holds)."""
+    rate_limit: None
+    """`None` skips the token bucket and in-flight cap (a closed 429 gate still holds); the
+    limiter's policy is the client's, shared by all its calls."""
+
+
+def _check(options: CallOptions) -> None:
+    unknown = sorted(set(options) - CallOptions.__optional_keys__)
+    if unknown:
+        raise ValidationError(
+            unknown[0], "is not an option of this call (timeout, retry, rate_limit)"
+        )
+    if options.get("rate_limit", None) is not None:
+        raise ValidationError("rate_limit", "per call, only None (skip the limiter) is supported")
 
 
 class Resource:
@@ -48,6 +59,7 @@ class Resource:
     ) -> Request:
         session = self._session
         if options:
+            _check(options)
             timeout = self._timeout(options.get("timeout")) or session.timeout
             overrides = {key: value for key, value in options.items() if key != "timeout"}
         else:
@@ -68,9 +80,7 @@ class Resource:
     def _timeout(self, timeout: float | Timeout | None) -> Timeout | None:
         if timeout is None or isinstance(timeout, Timeout):
             return timeout
-        default = self._session.timeout
-        attempt = min(default.attempt, timeout)
-        return Timeout(total=timeout, attempt=attempt, connect=default.connect)
+        return self._session.timeout.limited_to(timeout)
 
     async def _call(self, request: Request, model: type[T]) -> T:
         response = await self._session.send(request)
@@ -81,6 +91,7 @@ class Resource:
         try:
             return converter.structure(payload, model)
         except Exception as error:
-            # The structuring error may quote values (a SIP password); keep only its kind.
             reason = f"does not have the documented shape ({type(error).__name__})"
-            raise unreadable_answer(request, response.status, reason) from None
+        # Raised outside the except block: the structuring error may quote values (a SIP
+        # password), so it must not ride along as __context__ either.
+        raise unreadable_answer(request, response.status, reason)

@@ -24,6 +24,9 @@ class LocalState:
         self._dedupe: dict[float, InMemoryDedupe] = {}
         self._max_dedupe_entries = max_dedupe_entries
 
+    def bind_account(self, api_key: str) -> None:
+        return None  # one process, one client: nothing to namespace
+
     def gate_wait(self) -> float:
         return self.gate.wait_time(time.monotonic())
 
@@ -72,6 +75,10 @@ class LocalState:
                 ttl=ttl, max_entries=self._max_dedupe_entries
             )
         return dedupe.first_time(key)
+
+    async def forget(self, key: str) -> None:
+        for dedupe in self._dedupe.values():
+            dedupe.forget(key)
 
     def dedupe_size(self) -> int:
         """How many event keys are remembered (bounded by `max_dedupe_entries` per TTL)."""

@@ -14,7 +14,7 @@ DEFAULT_MAX_ENTRIES = 100_000
 
 @attrs.define
 class RateLimitGate:
-    """Closed until a loop time; shared by every task of a client."""
+    """Closed until a `time.monotonic()` moment; shared by every task of a client."""
 
     closed_until: float = 0.0
 
@@ -111,6 +111,10 @@ class InMemoryDedupe:
         if len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return True
+
+    def forget(self, key: str) -> None:
+        """Drop `key`, so its next delivery counts as the first."""
+        self._seen.pop(key, None)
 
     def _expire(self, now: float) -> None:
         while self._seen:

@@ -34,6 +34,10 @@ class SharedState(Protocol):
     with a token bucket, or once per webhook event.
     """
 
+    def bind_account(self, api_key: str) -> None:
+        """Called by the `Client` with its key, so a state namespaces by account by default."""
+        ...
+
     def gate_wait(self) -> float:
         """Seconds until the rate-limit gate opens (0 when open)."""
         ...
@@ -60,6 +64,10 @@ class SharedState(Protocol):
 
     async def first_time(self, key: str, ttl: float) -> bool:
         """Record a webhook event key; `True` the first time within `ttl` seconds."""
+        ...
+
+    async def forget(self, key: str) -> None:
+        """Drop a recorded key (its event could not be handled, so a redelivery must be)."""
         ...
 
     async def aclose(self) -> None:

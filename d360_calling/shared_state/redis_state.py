@@ -15,6 +15,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -29,6 +30,9 @@ logger = logging.getLogger("d360_calling.shared_state")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT: Final = 0.1
+COOL_DOWN: Final = 1.0
+"""After a failed Redis call, calls go straight to the local state this long (or until the gate
+listener reconnects), so an unreachable Redis costs one timeout, not one per request."""
 BUDGET_TTL_MS: Final = 10 * 60 * 1000
 """A budget left alone this long is forgotten (absent means full), so memory stays bounded."""
 MAX_KEY_LENGTH: Final = 200
@@ -58,14 +62,21 @@ local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then tokens = burst; ts = now end
+local ts = tonumber(state[2]) or now
+if tokens == nil then tokens = burst end
 tokens = math.min(burst, tokens + (now - ts) * rate) - 1
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 local wait = 0
 if tokens < 0 then wait = -tokens / rate end
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst / rate + wait + 1) * 1000))
 return tostring(wait)
+"""
+_BUCKET_RETURN: Final = """
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+if tokens ~= nil then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
+end
+return 'ok'
 """
 _BUDGET_FAIL: Final = """
 local tokens = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
@@ -112,17 +123,15 @@ class RedisState:
         dedupe_fail_closed: bool = False,
     ) -> None:
         self._redis = redis
-        self.prefix = prefix if prefix is not None else default_prefix(api_key)
+        self._explicit_prefix = prefix is not None or api_key is not None
+        self._use_prefix(prefix if prefix is not None else default_prefix(api_key))
         self.timeout = timeout
         self.dedupe_fail_closed = dedupe_fail_closed
         self.local = LocalState()
-        self._gate_key = f"{self.prefix}:gate"
-        self._gate_channel = f"{self.prefix}:gate:events"
-        self._bucket_key = f"{self.prefix}:bucket"
-        self._budget_key = f"{self.prefix}:budget"
         self._gate_close = redis.register_script(_GATE_CLOSE)
         self._gate_read = redis.register_script(_GATE_READ)
         self._bucket_take = redis.register_script(_BUCKET_TAKE)
+        self._bucket_return = redis.register_script(_BUCKET_RETURN)
         self._budget_fail = redis.register_script(_BUDGET_FAIL)
         self._budget_earn = redis.register_script(_BUDGET_EARN)
         self._budget_mirror: float | None = None
@@ -130,10 +139,22 @@ class RedisState:
         self._earning: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._down = False
+        self._retry_at = 0.0
         self._closed = False
 
     def __repr__(self) -> str:
         return f"RedisState(prefix={self.prefix!r}, down={self._down})"
+
+    def _use_prefix(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._gate_key = f"{prefix}:gate"
+        self._gate_channel = f"{prefix}:gate:events"
+        self._bucket_key = f"{prefix}:bucket"
+        self._budget_key = f"{prefix}:budget"
+
+    def bind_account(self, api_key: str) -> None:
+        if not self._explicit_prefix and self._listener is None:
+            self._use_prefix(default_prefix(api_key))
 
     @property
     def available(self) -> bool:
@@ -143,7 +164,7 @@ class RedisState:
     # -- the gate: local mirror, kept current by pub/sub --------------------------------------
 
     def gate_wait(self) -> float:
-        if self._listener is None and not self._closed:
+        if (self._listener is None or self._listener.done()) and not self._closed:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         return self.local.gate_wait()
 
@@ -192,7 +213,7 @@ class RedisState:
 
     async def return_token(self, rate: float, burst: int) -> None:
         reply = await self._shared(
-            lambda: self._redis.hincrbyfloat(self._bucket_key, "tokens", 1.0), None
+            lambda: self._bucket_return(keys=[self._bucket_key], args=[str(burst)]), None
         )
         if reply is None:
             await self.local.return_token(rate, burst)
@@ -231,8 +252,7 @@ class RedisState:
     # -- webhook dedupe ------------------------------------------------------------------------
 
     async def first_time(self, key: str, ttl: float) -> bool:
-        if len(key) > MAX_KEY_LENGTH:
-            key = hashlib.sha256(key.encode()).hexdigest()
+        key = _short(key)
         millis = max(1, round(ttl * 1000))
         reply = await self._shared(
             lambda: self._redis.set(f"{self.prefix}:dedupe:{key}", b"1", nx=True, px=millis),
@@ -244,10 +264,18 @@ class RedisState:
             return self.local.first_time_now(key, ttl)
         return bool(reply)
 
+    async def forget(self, key: str) -> None:
+        key = _short(key)
+        await self.local.forget(key)
+        await self._shared(lambda: self._redis.delete(f"{self.prefix}:dedupe:{key}"), None)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _shared(self, call: Callable[[], Awaitable[T]], fallback: Any) -> Any:
-        """One Redis call within the timeout; `fallback` (and one warning) if it fails."""
+        """One Redis call within the timeout; `fallback` (and one warning) if it fails, and at
+        once while cooling down after a failure."""
+        if self._down and time.monotonic() < self._retry_at:
+            return fallback
         try:
             async with asyncio.timeout(self.timeout):
                 result = await call()
@@ -260,6 +288,7 @@ class RedisState:
         return result
 
     def _fell_down(self, error: BaseException) -> None:
+        self._retry_at = time.monotonic() + COOL_DOWN
         if not self._down:
             self._down = True
             logger.warning(
@@ -282,6 +311,11 @@ class RedisState:
 
 
 _MISSING: Final = object()
+
+
+def _short(key: str) -> str:
+    """A dedupe key short enough for Redis keys (long ones are hashed)."""
+    return key if len(key) <= MAX_KEY_LENGTH else hashlib.sha256(key.encode()).hexdigest()
 
 
 async def _quietly(awaitable: Awaitable[Any]) -> None:

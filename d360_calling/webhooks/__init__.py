@@ -1,6 +1,6 @@
 """Webhooks: parse and verify deliveries, route events to handlers, receive them over HTTP."""
 
-from .errors import SignatureError, WebhookError
+from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import (
     CallConnect,
     CallStatus,
@@ -23,6 +23,7 @@ __all__ = [
     "IncomingCall",
     "PermissionReply",
     "Receiver",
+    "ReceiverClosedError",
     "Router",
     "SettingsUpdate",
     "SignatureError",

@@ -11,3 +11,8 @@ class WebhookError(D360Error):
 
 class SignatureError(WebhookError):
     """A missing, malformed or wrong signature header: the body may not come from 360dialog."""
+
+
+class ReceiverClosedError(WebhookError):
+    """The receiver is shutting down and takes no more events (answered with 503, so the
+    platform delivers again)."""

@@ -19,9 +19,10 @@ from typing import Self
 from aiohttp import web
 
 from ..client import Client
+from ..errors import ValidationError
 from ..shared_state import LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
-from .errors import SignatureError, WebhookError
+from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import CallConnect, Event
 from .parse import parse
 from .router import Router
@@ -64,8 +65,11 @@ class Receiver:
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
         self.stats: Counter[str] = Counter()
+        if secret is not None and not secret:
+            raise ValidationError("secret", "must not be empty (pass None to skip verification)")
         self._secret = secret
         self._group: asyncio.TaskGroup | None = None
+        self._ready: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._closed = False
@@ -116,25 +120,36 @@ class Receiver:
             return web.Response(status=400, text="malformed webhook")
         try:
             await self.dispatch(events)
-        except SharedStateUnavailable as error:
-            # Dedupe is set to fail closed: ask the platform to deliver again later.
+        except (SharedStateUnavailable, ReceiverClosedError) as error:
+            # Dedupe fails closed, or we are shutting down: the platform delivers again later.
             logger.warning("webhook deferred: %s", error)
-            return web.Response(status=503, text="dedupe store unavailable")
+            return web.Response(status=503, text="try again later")
         return web.Response(text="ok")
 
     async def dispatch(self, events: list[Event]) -> None:
-        """Start the handlers for new events (duplicates and stale connects are dropped)."""
+        """Start the handlers for new events (duplicates and stale connects are dropped).
+
+        Raises `ReceiverClosedError` once `aclose()` has begun; an event whose key was recorded
+        but whose handlers could not start is forgotten again, so its redelivery is handled.
+        """
         group = await self._task_group()
         for event in events:
             self.stats["events"] += 1
-            if not await self.shared_state.first_time(event.dedupe_key, self.dedupe_ttl):
+            key = event.dedupe_key
+            if not await self.shared_state.first_time(key, self.dedupe_ttl):
                 self.stats["duplicates"] += 1
                 continue
             if self._stale(event):
                 self.stats["stale"] += 1
                 continue
-            for handler in self.router.handlers_for(event, self.client):
-                group.create_task(self._run(handler, event))
+            try:
+                if self._closed:
+                    raise RuntimeError("closed while the event was being recorded")
+                for handler in self.router.handlers_for(event, self.client):
+                    group.create_task(self._run(handler, event))
+            except RuntimeError:
+                await self.shared_state.forget(key)
+                raise ReceiverClosedError("the receiver is shutting down") from None
 
     def _stale(self, event: Event) -> bool:
         if self.max_connect_age is None or not isinstance(event, CallConnect):
@@ -152,17 +167,20 @@ class Receiver:
             logger.exception("webhook handler for %s failed", type(event).__name__)
 
     async def _task_group(self) -> asyncio.TaskGroup:
-        if self._group is None:
-            ready = asyncio.Event()
-            self._supervisor = asyncio.create_task(self._supervise(ready))
-            await ready.wait()
+        """The handlers' task group, started once by the first delivery."""
+        if self._closed:
+            raise ReceiverClosedError("the receiver is closed")
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._supervisor = asyncio.create_task(self._supervise(self._ready))
+        await asyncio.shield(self._ready)
         assert self._group is not None
         return self._group
 
-    async def _supervise(self, ready: asyncio.Event) -> None:
+    async def _supervise(self, ready: asyncio.Future[None]) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
-            ready.set()
+            ready.set_result(None)
             await self._stopping.wait()
 
     async def aclose(self) -> None:

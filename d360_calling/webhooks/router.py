@@ -91,6 +91,12 @@ class Router:
         self._unknown: list[Handler[UnknownEvent]] = []
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_calls
+        self._plain: dict[type[Any], list[Any]] = {
+            CallStatus: self._status,
+            PermissionReply: self._permission_reply,
+            SettingsUpdate: self._settings_update,
+            UnknownEvent: self._unknown,
+        }
 
     def on_connect(self, handler: H) -> H:
         """Run `handler(IncomingCall)` for each new call (inbound offer or outbound answer)."""
@@ -137,13 +143,7 @@ class Router:
                 return []
             call = IncomingCall(event, client)
             return [handler(call) for handler in self._connect]
-        table: dict[type[Any], list[Any]] = {
-            CallStatus: self._status,
-            PermissionReply: self._permission_reply,
-            SettingsUpdate: self._settings_update,
-            UnknownEvent: self._unknown,
-        }
-        return [handler(event) for handler in table.get(type(event), [])]
+        return [handler(event) for handler in self._plain.get(type(event), [])]
 
     def _mark_ended(self, call_id: str) -> None:
         self._ended[call_id] = None

@@ -320,6 +320,7 @@ async def test_out_of_range_settings(api: Api, settings: Any, field: str) -> Non
 
 # --- out-of-range client options -----------------------------------------------------------
 
+
 def option(what: str, build: Callable[[], object], field: str) -> Any:
     return pytest.param(build, field, id=what)
 

@@ -217,3 +217,56 @@ def test_default_prefix_never_holds_the_key(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_local_state_is_the_default() -> None:
     async with Client("k", base_url="http://127.0.0.1:1") as client:
         assert isinstance(client.shared_state, LocalState)
+
+
+class Unreachable:
+    """A stand-in Redis client whose every call fails, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def register_script(self, _: str) -> Any:
+        async def run(**__: Any) -> Any:
+            self.calls += 1
+            raise ConnectionError("no route to Redis")
+
+        return run
+
+    def pubsub(self) -> Any:
+        raise ConnectionError("no route to Redis")
+
+
+async def test_unreachable_redis_costs_one_attempt_per_cool_down() -> None:
+    fake = Unreachable()
+    state = RedisState(fake, prefix="cool")  # type: ignore[arg-type]
+    waits = [await state.take_token(1000.0, 100) for _ in range(20)]
+    assert waits == [0.0] * 20
+    assert fake.calls == 1  # the rest went straight to the local bucket
+    assert not state.available
+    await state.aclose()
+
+
+async def test_returning_a_token_never_recreates_an_expired_bucket(redis_client: Redis) -> None:
+    state = RedisState(redis_client, prefix="ret")
+    assert await state.take_token(10.0, 1) == 0.0
+    await redis_client.delete("ret:bucket")
+    await state.return_token(10.0, 1)
+    assert await redis_client.exists("ret:bucket") == 0
+    assert await state.take_token(10.0, 1) == 0.0
+    assert await redis_client.pttl("ret:bucket") > 0
+    await state.aclose()
+
+
+async def test_client_namespaces_the_state_by_its_own_key(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("D360_API_KEY", raising=False)
+    state = RedisState(redis_client)
+    assert state.prefix == "d360:default"
+    async with Client("key-A", base_url="http://127.0.0.1:1", shared_state=state):
+        assert state.prefix == default_prefix("key-A")
+    explicit = RedisState(redis_client, prefix="mine")
+    async with Client("key-A", base_url="http://127.0.0.1:1", shared_state=explicit):
+        assert explicit.prefix == "mine"
+    await state.aclose()
+    await explicit.aclose()
