@@ -98,6 +98,17 @@ def _age(moment: datetime, now: datetime | None) -> timedelta:
     return (datetime.now(UTC) if now is None else now) - moment
 
 
+class _Timed:
+    """`age()` for events that always carry a timestamp."""
+
+    __slots__ = ()
+    timestamp: datetime
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        """How long ago the event happened (bots drop a connect older than ~30 s)."""
+        return _age(self.timestamp, now)
+
+
 @attrs.frozen
 class Contact:
     """The user an event is about, from `contacts[]`; username users have no `wa_id`."""
@@ -168,7 +179,7 @@ def _raw_field() -> Any:
 
 
 @attrs.frozen(kw_only=True)
-class CallConnect:
+class CallConnect(_Timed):
     """A call to answer (user-initiated, SDP offer) or the answer to your `connect` (SDP answer)."""
 
     field: ClassVar[str] = "calls"
@@ -196,10 +207,6 @@ class CallConnect:
         """Equal for repeated deliveries of this connect, so a receiver answers once."""
         return f"calls:{self.call_id}:connect"
 
-    def age(self, now: datetime | None = None) -> timedelta:
-        """How long ago the user called: a connect older than ~30 s is too late to accept."""
-        return _age(self.timestamp, now)
-
     def to_dict(self) -> dict[str, Any]:
         """The `calls[]` item in the API's names."""
         session = self.session
@@ -225,7 +232,7 @@ class CallConnect:
 
 
 @attrs.frozen(kw_only=True)
-class CallStatus:
+class CallStatus(_Timed):
     """Progress of a business-initiated call: RINGING, ACCEPTED (audit only) or REJECTED."""
 
     field: ClassVar[str] = "calls"
@@ -249,10 +256,6 @@ class CallStatus:
         """Equal for repeated deliveries of this status of this call."""
         return f"calls:{self.call_id}:status:{self.status.value}"
 
-    def age(self, now: datetime | None = None) -> timedelta:
-        """How long ago the status changed."""
-        return _age(self.timestamp, now)
-
     def to_dict(self) -> dict[str, Any]:
         """The `statuses[]` item in the API's names (errors too if they came inside it)."""
         errors = [error.to_dict() for error in self.errors] if "errors" in self.raw else None
@@ -272,7 +275,7 @@ class CallStatus:
 
 
 @attrs.frozen(kw_only=True)
-class CallTerminate:
+class CallTerminate(_Timed):
     """A call ended, however it ended; start, end and duration only if it was picked up."""
 
     field: ClassVar[str] = "calls"
@@ -302,10 +305,6 @@ class CallTerminate:
         """Equal for repeated deliveries of this terminate; differs from the call's connect."""
         return f"calls:{self.call_id}:terminate"
 
-    def age(self, now: datetime | None = None) -> timedelta:
-        """How long ago the call ended."""
-        return _age(self.timestamp, now)
-
     def to_dict(self) -> dict[str, Any]:
         """The `calls[]` item in the API's names (errors too if they came inside it)."""
         raw = self.raw
@@ -332,7 +331,7 @@ class CallTerminate:
 
 
 @attrs.frozen(kw_only=True)
-class PermissionReply:
+class PermissionReply(_Timed):
     """A user's decision on call permission: `context_id` is the request's wamid or a wacid."""
 
     field: ClassVar[str] = "messages"
@@ -357,10 +356,6 @@ class PermissionReply:
     def dedupe_key(self) -> str:
         """Equal for repeated deliveries of this reply message."""
         return f"messages:{self.message_id}"
-
-    def age(self, now: datetime | None = None) -> timedelta:
-        """How long ago the user answered."""
-        return _age(self.timestamp, now)
 
     def to_dict(self) -> dict[str, Any]:
         """The `messages[]` item in the API's names."""
@@ -397,7 +392,7 @@ class PermissionReply:
 
 
 @attrs.frozen(kw_only=True)
-class SettingsUpdate:
+class SettingsUpdate(_Timed):
     """Calling settings changed (yours included); `calling` is `None` when it was untouched."""
 
     field: ClassVar[str] = "account_settings_update"
@@ -415,10 +410,6 @@ class SettingsUpdate:
     def dedupe_key(self) -> str:
         """Equal for repeated deliveries of the same change (the payload has no id)."""
         return f"account_settings_update:{self.phone_number_id}:{_digest(self.to_dict())}"
-
-    def age(self, now: datetime | None = None) -> timedelta:
-        """How long ago the settings changed."""
-        return _age(self.timestamp, now)
 
     def to_dict(self) -> dict[str, Any]:
         """The change's whole `value` in the API's names."""
