@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from d360_calling.errors import D360Error, ValidationError
 from d360_calling.webhooks.errors import SignatureError, WebhookError
-from d360_calling.webhooks.verify import sign, verify
+from d360_calling.webhooks.verify import SignatureScheme, sign, verify
 
 SECRET = "platform-secret-0123456789"
 BODY = b'{"object":"whatsapp_business_account","entry":[]}'
@@ -133,3 +133,14 @@ def test_verify_accepts_what_sign_produces(body: bytes, secret: str, scheme: str
 def test_verify_refuses_any_other_body(body: bytes, suffix: bytes) -> None:
     with pytest.raises(SignatureError):
         verify(body + suffix, sign(body, SECRET), SECRET)
+
+
+@pytest.mark.parametrize("scheme", ["360dialog", "meta"])
+def test_a_signature_replayed_onto_another_delivery_is_refused(scheme: SignatureScheme) -> None:
+    """A captured (body, signature) pair proves nothing for any other body; the same pair sent
+    again verifies, which is why the receiver also drops repeated events by key."""
+    earlier = b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[]}]}'
+    headers = sign(earlier, SECRET, scheme)
+    verify(earlier, headers, SECRET)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(BODY, headers, SECRET)
