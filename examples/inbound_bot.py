@@ -37,7 +37,7 @@ def build_receiver(client: Client | None, *, secret: str | None = None) -> Recei
 
     @router.on_connect
     async def answer(call: IncomingCall) -> None:
-        if call.event.direction != "USER_INITIATED":
+        if not call.inbound:
             return  # the SDP answer to one of our own outbound calls
         answer_sdp = stand_in_answer(call.event.session)
         await call.pre_accept(answer_sdp)

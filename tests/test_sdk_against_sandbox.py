@@ -198,6 +198,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.outbound_connects = 0
         self.router = Router()
         self.router.on_connect(self.on_connect)
         self.router.on_status(self.events.put)
@@ -205,7 +206,8 @@ class Recorder:
 
     async def on_connect(self, call: IncomingCall) -> None:
         await self.events.put(call.event)
-        if call.event.direction == "USER_INITIATED":
+        self.outbound_connects += not call.inbound
+        if call.inbound:
             await call.pre_accept(ANSWER_SDP)
             await call.accept(ANSWER_SDP)
 
@@ -268,6 +270,7 @@ async def test_full_outbound_call(flow: tuple[Sandbox, Client, Recorder]) -> Non
     statuses = [e for e in seen if isinstance(e, CallStatus)]
     answers = [e for e in seen if isinstance(e, CallConnect)]
     assert [s.status for s in statuses] == ["ACCEPTED"]
+    assert recorder.outbound_connects == 1
     assert answers[0].session is not None
     assert answers[0].session.sdp_type == "answer"
     sandbox.clock.advance(12)

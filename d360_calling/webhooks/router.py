@@ -46,6 +46,12 @@ class IncomingCall:
         """The call's `wacid.…` id."""
         return self.event.call_id
 
+    @property
+    def inbound(self) -> bool:
+        """Whether a user is calling (an SDP offer to answer); `False` for the connect of one of
+        your own outbound calls, which carries the user's SDP answer for your media stack."""
+        return self.event.direction != "BUSINESS_INITIATED"
+
     def _bound(self) -> Client:
         if self._client is None:
             raise D360Error("no client is bound to the receiver", operation="webhooks.connect")
@@ -99,7 +105,8 @@ class Router:
         }
 
     def on_connect(self, handler: H) -> H:
-        """Run `handler(IncomingCall)` for each new call (inbound offer or outbound answer)."""
+        """Run `handler(IncomingCall)` for each connect: a user calling (`call.inbound`, answer
+        it) or the user's SDP answer to one of your outbound calls."""
         self._connect.append(handler)
         return handler
 
