@@ -43,20 +43,10 @@ from .support.server import (
     reset_after_read,
     truncated,
 )
+from .support.sleep import FakeSleep
 
 ANSWER = SessionDescription.answer(ANSWER_SDP)
 OFFER = SessionDescription.offer(OFFER_SDP)
-
-
-class FakeSleep:
-    """Records each wait and returns at once (yielding to the loop once)."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 3))
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

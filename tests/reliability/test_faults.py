@@ -41,6 +41,7 @@ from d360_calling.sandbox import OFFER_SDP, Fault, FaultPlan, Sandbox
 
 from ..support.samples import API_KEY, WA_ID
 from ..support.server import Huge, ScriptedServer, reply
+from ..support.sleep import FakeSleep
 from .support import (
     acquired_connections,
     assert_clean,
@@ -54,17 +55,6 @@ from .support import (
 OFFER = SessionDescription.offer(OFFER_SDP)
 FAST = Timeout(total=3.0, attempt=0.25, connect=0.25)
 """Attempt timeouts short enough that slow faults trip them quickly."""
-
-
-class FakeSleep:
-    """Records each backoff wait and returns at once (yielding to the loop once)."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 3))
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
