@@ -157,8 +157,7 @@ async def _serve(router: Router) -> tuple[Receiver, web.AppRunner, str]:
 
 
 async def _next(queue: asyncio.Queue[Any]) -> Any:
-    async with asyncio.timeout(STEP_TIMEOUT):
-        return await queue.get()
+    return await _timed(queue.get())
 
 
 async def _configure(report: Report, client: Client) -> None:
@@ -277,5 +276,6 @@ async def _faults(report: Report, sandbox: Sandbox, client: Client) -> None:
 
 
 async def _timed(awaitable: Awaitable[Any]) -> Any:
+    """Await one step, failing the story instead of hanging if it never comes."""
     async with asyncio.timeout(STEP_TIMEOUT):
         return await awaitable
