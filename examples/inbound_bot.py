@@ -5,7 +5,7 @@ Run it against the embedded sandbox (it rings a few calls at itself):
     python examples/inbound_bot.py --sandbox --calls 5
 
 Against the real API, serve `build_receiver(client).app` behind your HTTPS endpoint and point
-the 360dialog webhook URL at it.
+the 360dialog webhook URL at it; deliveries are verified with `$D360_WEBHOOK_SECRET`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,13 @@ def stand_in_answer(offer: SessionDescription | None) -> SessionDescription:
     return SessionDescription.answer(sdp.replace("a=setup:actpass", "a=setup:active"))
 
 
+SANDBOX_SECRET = "sandbox-webhook-secret"  # noqa: S105 - what the sandbox signs with here
+
+
 def build_receiver(client: Client | None, *, secret: str | None = None) -> Receiver:
     """A receiver whose router pre-accepts and accepts each inbound call once (the calls are
-    answered through `receiver.client`, which may be bound after the receiver is serving)."""
+    answered through `receiver.client`, which may be bound after the receiver is serving).
+    Deliveries are verified with `secret`, or `$D360_WEBHOOK_SECRET` when it is `None`."""
     router = Router()
 
     @router.on_connect
@@ -63,11 +67,13 @@ async def demo_with_sandbox(calls: int) -> int:
     """Ring `calls` calls at the bot through the sandbox; return how many were accepted."""
     from d360_calling.sandbox import Sandbox
 
-    receiver = build_receiver(None)
+    receiver = build_receiver(None, secret=SANDBOX_SECRET)
     runner, url = await serve(receiver)
     try:
         async with (
-            Sandbox(api_key="sandbox-key", webhook_url=url) as sandbox,
+            Sandbox(
+                api_key="sandbox-key", webhook_url=url, webhook_secret=SANDBOX_SECRET
+            ) as sandbox,
             Client("sandbox-key", base_url=sandbox.base_url) as client,
         ):
             receiver.client = client

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from d360_calling import Client, EnsureOutcome, SessionDescription
-from d360_calling.webhooks import PermissionReply, Receiver, Router
+from d360_calling.webhooks import PermissionReply, PermissionResponse, Receiver, Router
 
 
 def call_back_on_accept(
@@ -21,7 +21,7 @@ def call_back_on_accept(
     """A permission-reply handler that places the call as soon as the user accepts."""
 
     async def call_back(reply: PermissionReply) -> None:
-        if reply.response == "accept" and reply.from_:
+        if reply.response is PermissionResponse.ACCEPT and reply.from_:
             result = await client.calls.connect(reply.from_, offer)
             await placed.put(result.call_id)
 
@@ -33,8 +33,9 @@ async def demo_with_sandbox() -> str:
     from d360_calling.sandbox import OFFER_SDP, Sandbox
 
     customer = "14155550123"
+    secret = "sandbox-webhook-secret"  # noqa: S105 - the sandbox signs with it; yours is in the Hub
     router = Router()
-    receiver = Receiver(router)
+    receiver = Receiver(router, secret=secret)
     runner = web.AppRunner(receiver.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -42,7 +43,7 @@ async def demo_with_sandbox() -> str:
     placed: asyncio.Queue[str] = asyncio.Queue()
     try:
         async with (
-            Sandbox(api_key="sandbox-key", webhook_url=url) as sandbox,
+            Sandbox(api_key="sandbox-key", webhook_url=url, webhook_secret=secret) as sandbox,
             Client("sandbox-key", base_url=sandbox.base_url) as client,
         ):
             offer = SessionDescription.offer(OFFER_SDP)

@@ -29,6 +29,7 @@ from .support.backends import Backend
 from .support.samples import API_KEY, PERMISSIONS
 from .support.server import ScriptedServer, reply, reset_after_read
 
+WEBHOOK_SECRET = "messages-webhook-secret"
 USER = "14155550123"
 MESSAGE_RESPONSE = {
     "messaging_product": "whatsapp",
@@ -248,14 +249,14 @@ class Replies:
 @pytest.fixture
 async def story() -> AsyncIterator[tuple[Sandbox, Client, Replies]]:
     replies = Replies()
-    receiver = Receiver(replies.router)
+    receiver = Receiver(replies.router, secret=WEBHOOK_SECRET)
     runner = web.AppRunner(receiver.app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
     try:
         async with (
-            Sandbox(api_key="k", webhook_url=url) as sandbox,
+            Sandbox(api_key="k", webhook_url=url, webhook_secret=WEBHOOK_SECRET) as sandbox,
             Client("k", base_url=sandbox.base_url) as client,
         ):
             receiver.client = client

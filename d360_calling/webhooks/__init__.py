@@ -3,33 +3,55 @@
 from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import (
     CallConnect,
+    CallDirection,
+    CallOutcome,
+    CallProgress,
     CallStatus,
     CallTerminate,
+    Contact,
     Event,
+    MalformedEvent,
+    Metadata,
     PermissionReply,
+    PermissionResponse,
+    ResponseSource,
     SettingsUpdate,
+    SettingsUpdateType,
     UnknownEvent,
+    WebhookErrorDetail,
 )
-from .parse import parse
-from .receiver import Receiver
+from .parse import parse, to_envelope
+from .receiver import SECRET_ENV, Receiver
 from .router import IncomingCall, Router
 from .verify import sign, verify
 
 __all__ = [
+    "SECRET_ENV",
     "CallConnect",
+    "CallDirection",
+    "CallOutcome",
+    "CallProgress",
     "CallStatus",
     "CallTerminate",
+    "Contact",
     "Event",
     "IncomingCall",
+    "MalformedEvent",
+    "Metadata",
     "PermissionReply",
+    "PermissionResponse",
     "Receiver",
     "ReceiverClosedError",
+    "ResponseSource",
     "Router",
     "SettingsUpdate",
+    "SettingsUpdateType",
     "SignatureError",
     "UnknownEvent",
     "WebhookError",
+    "WebhookErrorDetail",
     "parse",
     "sign",
+    "to_envelope",
     "verify",
 ]

@@ -6,7 +6,16 @@ from d360_calling.errors import D360Error
 
 
 class WebhookError(D360Error):
-    """A webhook body that is not the documented envelope; the message says what was wrong."""
+    """A webhook body (or part of one) that is not the documented shape.
+
+    `path` names where (`entry[0].changes[0].value.calls[1].duration`, or `body`) and `problem`
+    what was wrong there.
+    """
+
+    def __init__(self, message: str, *, path: str = "body", problem: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.problem = message if problem is None else problem
 
 
 class SignatureError(WebhookError):

@@ -19,6 +19,8 @@ from d360_calling.models.converter import converter
 from d360_calling.models.enums import OpenEnum
 from d360_calling.models.settings import CallingSettings
 
+from .errors import WebhookError
+
 
 class CallDirection(OpenEnum):
     """Who placed the call."""
@@ -191,6 +193,7 @@ class CallConnect(_Timed):
     from_: str | None = None
     to: str | None = None
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
     to_user_id: str | None = None
     to_parent_user_id: str | None = None
     session: SessionDescription | None = None
@@ -216,6 +219,7 @@ class CallConnect(_Timed):
                 "from": self.from_,
                 "to": self.to,
                 "from_user_id": self.from_user_id,
+                "from_parent_user_id": self.from_parent_user_id,
                 "to_user_id": self.to_user_id,
                 "to_parent_user_id": self.to_parent_user_id,
                 "event": "connect",
@@ -288,11 +292,14 @@ class CallTerminate(_Timed):
     from_: str | None = None
     to: str | None = None
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
     to_user_id: str | None = None
     to_parent_user_id: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration: int | None = None
+    deeplink_payload: str | None = None
+    cta_payload: str | None = None
     biz_opaque_callback_data: str | None = None
     errors: tuple[WebhookErrorDetail, ...] = ()
     contact: Contact | None = None
@@ -315,10 +322,13 @@ class CallTerminate(_Timed):
                 "from": self.from_,
                 "to": self.to,
                 "from_user_id": self.from_user_id,
+                "from_parent_user_id": self.from_parent_user_id,
                 "to_user_id": self.to_user_id,
                 "to_parent_user_id": self.to_parent_user_id,
                 "event": "terminate",
                 "direction": _value(self.direction),
+                "deeplink_payload": self.deeplink_payload,
+                "cta_payload": self.cta_payload,
                 "biz_opaque_callback_data": self.biz_opaque_callback_data,
                 "timestamp": _unix(self.timestamp, raw.get("timestamp")),
                 "status": _value(self.status),
@@ -342,6 +352,7 @@ class PermissionReply(_Timed):
     response: PermissionResponse
     from_: str | None = None
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
     is_permanent: bool | None = None
     expiration: datetime | None = None
     response_source: ResponseSource | None = None
@@ -379,6 +390,7 @@ class PermissionReply(_Timed):
             {
                 "from": self.from_,
                 "from_user_id": self.from_user_id,
+                "from_parent_user_id": self.from_parent_user_id,
                 "id": self.message_id,
                 "timestamp": _unix(self.timestamp, self.raw.get("timestamp")),
                 "type": "interactive",
@@ -455,7 +467,47 @@ class UnknownEvent:
         return dict(self.raw)
 
 
+@attrs.frozen(kw_only=True)
+class MalformedEvent:
+    """A part of a delivery that could not be read, kept so that it costs only itself.
+
+    The rest of the delivery is still dispatched; `error` names the exact path and problem
+    (`entry[0].changes[0].value.calls[1].duration: expected an integer, got list`) and `raw`
+    is the part as received.
+    """
+
+    field: str | None
+    raw: Any = attrs.field(eq=False, repr=False)
+    error: WebhookError = attrs.field(eq=False)
+    item_key: str
+    """The list `raw` came from: `calls`, `statuses`, `messages`, or `changes`/`entry` for a
+    whole change or entry."""
+    waba_id: str | None = None
+    metadata: Metadata | None = None
+    contact: ClassVar[None] = None
+
+    @property
+    def path(self) -> str:
+        """Where in the body the bad part is."""
+        return self.error.path
+
+    @property
+    def dedupe_key(self) -> str:
+        """Equal for repeated deliveries of the same bad part (a hash of its JSON)."""
+        return f"malformed:{self.field}:{self.item_key}:{_digest(self.raw)}"
+
+    def to_dict(self) -> Any:
+        """The part as it was received."""
+        return self.raw
+
+
 Event: TypeAlias = (
-    CallConnect | CallStatus | CallTerminate | PermissionReply | SettingsUpdate | UnknownEvent
+    CallConnect
+    | CallStatus
+    | CallTerminate
+    | PermissionReply
+    | SettingsUpdate
+    | UnknownEvent
+    | MalformedEvent
 )
 """Every event `parse` returns; `match` on the class to handle the ones you need."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -23,24 +24,36 @@ from ..errors import ValidationError
 from ..shared_state import LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
 from .errors import ReceiverClosedError, SignatureError, WebhookError
-from .events import CallConnect, Event
+from .events import CallConnect, Event, MalformedEvent
 from .parse import parse
 from .router import Router
-from .verify import verify
+from .verify import verify as verify_signature
 
 logger = logging.getLogger("d360_calling.webhooks")
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+SECRET_ENV = "D360_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
+"""The environment variable a `Receiver` reads its signing secret from when none is passed."""
+_READ_CHUNK = 64 * 1024
+
+
+class _TooLarge(Exception):
+    """The body passed the receiver's cap while it was being read."""
 
 
 class Receiver:
-    """Serves `POST {path}` for webhooks: verify (if a secret is set), parse, dedupe, dispatch.
+    """Serves `POST {path}` for webhooks: verify the signature, parse, dedupe, dispatch.
 
-    Use `receiver.app` as a whole application, or mount `receiver.handler` on your own and
-    `await receiver.aclose()` on shutdown. Connects older than `max_connect_age` seconds are
-    dropped (the user has hung up by then); `None` keeps them all. Repeated deliveries are
-    dropped for `dedupe_ttl` seconds (the platform retries for up to a day); give several
-    receivers one `RedisState` so a delivery is handled once across all of them.
+    Every delivery must be signed with `secret` (or `$D360_WEBHOOK_SECRET`); a receiver without
+    one refuses to construct, and accepting unsigned deliveries takes `verify=False`, which is
+    logged as a warning. Use `receiver.app` as a whole application, or mount `receiver.handler`
+    on your own and `await receiver.aclose()` on shutdown; the body cap holds either way.
+
+    Connects older than `max_connect_age` seconds are dropped (the user has hung up by then);
+    `None` keeps them all. Repeated deliveries are dropped for `dedupe_ttl` seconds (the
+    platform retries for up to a day); give several receivers one `RedisState` so a delivery
+    is handled once across all of them. A malformed item costs only itself: it is logged and
+    passed to `router.on_malformed` handlers, and the rest of the delivery is handled.
     """
 
     def __init__(
@@ -49,6 +62,7 @@ class Receiver:
         *,
         client: Client | None = None,
         secret: str | None = None,
+        verify: bool = True,
         path: str = "/webhook",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         shared_state: SharedState | None = None,
@@ -65,9 +79,7 @@ class Receiver:
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
         self.stats: Counter[str] = Counter()
-        if secret is not None and not secret:
-            raise ValidationError("secret", "must not be empty (pass None to skip verification)")
-        self._secret = secret
+        self._secret = _signing_secret(secret, verify)
         self._group: asyncio.TaskGroup | None = None
         self._ready: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -93,21 +105,14 @@ class Receiver:
         """Acknowledge a delivery: 200 once it is verified and parsed, before handlers run."""
         if self._closed:
             return web.Response(status=503, text="shutting down")
-        length = request.content_length
-        if length is not None and length > self.max_body_size:
-            self.stats["too_large"] += 1
-            return web.Response(status=413, text="body too large")
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            self.stats["too_large"] += 1
-            return web.Response(status=413, text="body too large")
-        if len(body) > self.max_body_size:
+            body = await self._read_capped(request)
+        except _TooLarge:
             self.stats["too_large"] += 1
             return web.Response(status=413, text="body too large")
         if self._secret is not None:
             try:
-                verify(body, request.headers, self._secret)
+                verify_signature(body, request.headers, self._secret)
             except SignatureError as error:
                 self.stats["bad_signature"] += 1
                 logger.warning("webhook refused: %s", error)
@@ -126,6 +131,22 @@ class Receiver:
             return web.Response(status=503, text="try again later")
         return web.Response(text="ok")
 
+    async def _read_capped(self, request: web.Request) -> bytes:
+        """The body, read from the stream up to the cap whatever the serving app allows: a
+        larger body is refused after at most cap + 1 bytes, never read whole."""
+        cap = self.max_body_size
+        length = request.content_length
+        if length is not None and length > cap:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(min(_READ_CHUNK, cap + 1 - size)):
+            size += len(chunk)
+            if size > cap:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def dispatch(self, events: list[Event]) -> None:
         """Start the handlers for new events (duplicates and stale connects are dropped).
 
@@ -142,6 +163,9 @@ class Receiver:
             if self._stale(event):
                 self.stats["stale"] += 1
                 continue
+            if isinstance(event, MalformedEvent):
+                self.stats["malformed_items"] += 1
+                logger.warning("webhook item skipped: %s", event.error)
             try:
                 if self._closed:
                     raise RuntimeError("closed while the event was being recorded")
@@ -152,6 +176,7 @@ class Receiver:
                 raise ReceiverClosedError("the receiver is shutting down") from None
 
     def _stale(self, event: Event) -> bool:
+        """Whether `event` is a connect too old to answer (the user has hung up by then)."""
         if self.max_connect_age is None or not isinstance(event, CallConnect):
             return False
         if event.age() > timedelta(seconds=self.max_connect_age):
@@ -210,3 +235,27 @@ class Receiver:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _signing_secret(secret: str | None, verify: bool) -> str | None:
+    """The secret deliveries are verified with: the argument, else `$D360_WEBHOOK_SECRET`;
+    `None` only when verification was turned off explicitly (and loudly)."""
+    if not verify:
+        if secret is not None:
+            raise ValidationError("verify", "verify=False contradicts the secret passed")
+        logger.warning(
+            "webhook signatures are NOT verified (verify=False): anyone who can reach this "
+            "endpoint can forge calls and permission replies"
+        )
+        return None
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV)
+        if secret is None:
+            raise ValidationError(
+                "secret",
+                f"required to verify webhook signatures: pass secret=, set ${SECRET_ENV}, "
+                "or pass verify=False to accept unsigned deliveries",
+            )
+    if not secret:
+        raise ValidationError("secret", "must not be empty")
+    return secret

@@ -20,6 +20,7 @@ from .events import (
     CallStatus,
     CallTerminate,
     Event,
+    MalformedEvent,
     PermissionReply,
     SettingsUpdate,
     UnknownEvent,
@@ -29,7 +30,17 @@ logger = logging.getLogger("d360_calling.webhooks")
 
 E = TypeVar("E")
 Handler = Callable[[E], Awaitable[None]]
-H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+"""An async handler of one event kind."""
+
+# One type variable per decorator: each returns the function it was given (so decorated
+# functions keep their own type) and mypy refuses a handler of another event kind.
+ConnectHandler = TypeVar("ConnectHandler", bound=Handler["IncomingCall"])
+StatusHandler = TypeVar("StatusHandler", bound=Handler[CallStatus])
+TerminateHandler = TypeVar("TerminateHandler", bound=Handler[CallTerminate])
+PermissionReplyHandler = TypeVar("PermissionReplyHandler", bound=Handler[PermissionReply])
+SettingsUpdateHandler = TypeVar("SettingsUpdateHandler", bound=Handler[SettingsUpdate])
+UnknownHandler = TypeVar("UnknownHandler", bound=Handler[UnknownEvent])
+MalformedHandler = TypeVar("MalformedHandler", bound=Handler[MalformedEvent])
 
 
 class IncomingCall:
@@ -95,6 +106,7 @@ class Router:
         self._permission_reply: list[Handler[PermissionReply]] = []
         self._settings_update: list[Handler[SettingsUpdate]] = []
         self._unknown: list[Handler[UnknownEvent]] = []
+        self._malformed: list[Handler[MalformedEvent]] = []
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_calls
         self._plain: dict[type[Any], list[Any]] = {
@@ -102,37 +114,44 @@ class Router:
             PermissionReply: self._permission_reply,
             SettingsUpdate: self._settings_update,
             UnknownEvent: self._unknown,
+            MalformedEvent: self._malformed,
         }
 
-    def on_connect(self, handler: H) -> H:
+    def on_connect(self, handler: ConnectHandler) -> ConnectHandler:
         """Run `handler(IncomingCall)` for each connect: a user calling (`call.inbound`, answer
         it) or the user's SDP answer to one of your outbound calls."""
         self._connect.append(handler)
         return handler
 
-    def on_status(self, handler: H) -> H:
+    def on_status(self, handler: StatusHandler) -> StatusHandler:
         """Run `handler(CallStatus)` for RINGING / ACCEPTED / REJECTED."""
         self._status.append(handler)
         return handler
 
-    def on_terminate(self, handler: H) -> H:
+    def on_terminate(self, handler: TerminateHandler) -> TerminateHandler:
         """Run `handler(CallTerminate)` when a call ends."""
         self._terminate.append(handler)
         return handler
 
-    def on_permission_reply(self, handler: H) -> H:
+    def on_permission_reply(self, handler: PermissionReplyHandler) -> PermissionReplyHandler:
         """Run `handler(PermissionReply)` when a user grants or refuses call permission."""
         self._permission_reply.append(handler)
         return handler
 
-    def on_settings_update(self, handler: H) -> H:
+    def on_settings_update(self, handler: SettingsUpdateHandler) -> SettingsUpdateHandler:
         """Run `handler(SettingsUpdate)` when the number's calling settings change."""
         self._settings_update.append(handler)
         return handler
 
-    def on_unknown(self, handler: H) -> H:
+    def on_unknown(self, handler: UnknownHandler) -> UnknownHandler:
         """Run `handler(UnknownEvent)` for parts of a webhook the SDK does not model."""
         self._unknown.append(handler)
+        return handler
+
+    def on_malformed(self, handler: MalformedHandler) -> MalformedHandler:
+        """Run `handler(MalformedEvent)` for a part of a delivery that could not be read (the
+        receiver also logs a warning for it; the rest of the delivery is handled as usual)."""
+        self._malformed.append(handler)
         return handler
 
     def has_ended(self, call_id: str) -> bool:

@@ -163,7 +163,7 @@ async def test_handler_on_the_users_app_enforces_its_own_cap(
     http: aiohttp.ClientSession, spy: Spy
 ) -> None:
     """Mounted on an app with aiohttp's default 1 MiB cap, the receiver's smaller cap holds."""
-    receiver = webhooks.Receiver(counting_router(spy), max_body_size=1024)
+    receiver = webhooks.Receiver(counting_router(spy), secret=SECRET, max_body_size=1024)
     app = web.Application()
     app.router.add_post("/hooks", receiver.handler)
     runner = web.AppRunner(app, access_log=None)
@@ -179,7 +179,7 @@ async def test_handler_on_the_users_app_enforces_its_own_cap(
 
         assert await post(http, url, big) == 413
         assert await post(http, url, chunks()) == 413
-        assert await post(http, url, status_body(2)) == 200
+        assert await post(http, url, status_body(2), webhooks.sign(status_body(2), SECRET)) == 200
     finally:
         await runner.cleanup()
         await receiver.aclose()
@@ -282,7 +282,7 @@ async def test_flood_of_10k_deliveries_half_repeats_in_bounded_memory() -> None:
         handled[int(event.call_id.rsplit("-", 1)[1])] += 1
 
     state = LocalState(max_dedupe_entries=DEDUPE_ENTRIES)
-    receiver = webhooks.Receiver(router, shared_state=state)
+    receiver = webhooks.Receiver(router, secret=SECRET, shared_state=state)
     order = flood_order(seed=11)
     assert len(order) == 2 * UNIQUE
     bodies = {n: status_body(n) for n in range(UNIQUE)}

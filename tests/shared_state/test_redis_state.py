@@ -101,7 +101,7 @@ async def test_two_receivers_handle_each_event_once(redis_server: RedisServer) -
 
     clients = [Redis.from_url(redis_server.url) for _ in range(2)]
     states = [RedisState(client, prefix="hooks") for client in clients]
-    receivers = [Receiver(router, shared_state=state) for state in states]
+    receivers = [Receiver(router, secret="s", shared_state=state) for state in states]
     bodies = [connect_body(f"wacid.{n}") for n in range(50)] * 2
     for body in bodies:
         events = parse(body)
@@ -176,7 +176,7 @@ async def test_dedupe_can_fail_closed(redis_server: RedisServer) -> None:
     redis_server.stop()
     with pytest.raises(SharedStateUnavailable):
         await state.first_time("calls:wacid.2:connect", 60)
-    receiver = Receiver(Router(), shared_state=state)
+    receiver = Receiver(Router(), secret="s", shared_state=state)
     events = parse(terminate_body("wacid.3"))
     with pytest.raises(SharedStateUnavailable):
         await receiver.dispatch(events)

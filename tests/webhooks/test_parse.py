@@ -23,6 +23,7 @@ from d360_calling.webhooks.events import (
     CallStatus,
     CallTerminate,
     Contact,
+    MalformedEvent,
     Metadata,
     PermissionReply,
     PermissionResponse,
@@ -854,59 +855,80 @@ def calls_body(*items: Any) -> dict[str, Any]:
 CONNECT_ITEM = {"id": "wacid.1", "event": "connect", "timestamp": "1"}
 
 
-@pytest.mark.parametrize(
-    ("body", "says"),
-    [
-        (b"not json", "not JSON"),
-        (b"\xff\xfe\x00", "not JSON"),
-        (b"", "not JSON"),
-        ("[" * 100_000, "nested too deeply"),
-        ('{"entry": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
-        (b"[]", "expected a JSON object, got list"),
-        (b'"entry"', "expected a JSON object, got str"),
-        (b"null", "expected a JSON object, got null"),
-        ({}, "body.entry: missing"),
-        ({"entry": {}}, "body.entry: expected a list, got dict"),
-        ({"entry": "x"}, "body.entry: expected a list, got str"),
-        ({"entry": [1]}, "body.entry[0]: expected an object, got int"),
-        ({"entry": [{"changes": {}}]}, "entry[0].changes: expected a list"),
-        ({"entry": [{"id": 5, "changes": []}]}, "entry[0].id: expected a string, got int"),
-        ({"entry": [{"changes": [{"value": {}}]}]}, "entry[0].changes[0].field: missing"),
-        ({"entry": [{"changes": [{"field": "calls"}]}]}, "changes[0].value: missing"),
-        ({"entry": [{"changes": [{"field": "calls", "value": []}]}]}, "expected an object"),
-        (envelope("calls", {"calls": {}}), "value.calls: expected a list, got dict"),
-        (calls_body("x"), "value.calls[0]: expected an object, got str"),
-        (calls_body({"event": "connect", "timestamp": "1"}), "value.calls[0].id: missing"),
-        (calls_body({**CONNECT_ITEM, "id": ""}), "value.calls[0].id: missing"),
-        (calls_body({**CONNECT_ITEM, "id": 7}), "calls[0].id: expected a string, got int"),
-        (calls_body({"id": "wacid.1", "event": "connect"}), "calls[0].timestamp: missing"),
-        (calls_body({**CONNECT_ITEM, "timestamp": "soon"}), "timestamp: expected Unix seconds"),
-        (calls_body({**CONNECT_ITEM, "timestamp": True}), "timestamp: expected Unix seconds"),
-        (calls_body({**CONNECT_ITEM, "timestamp": "1e400"}), "timestamp: expected Unix"),
-        (calls_body({**CONNECT_ITEM, "timestamp": 10**400}), "timestamp: expected Unix"),
-        (calls_body({**CONNECT_ITEM, "timestamp": [1]}), "timestamp: expected Unix"),
-        (calls_body({**CONNECT_ITEM, "session": "v=0"}), "session: expected an object"),
-        (calls_body({**CONNECT_ITEM, "session": {"sdp_type": "offer"}}), "session.sdp: missing"),
-        (calls_body({**CONNECT_ITEM, "session": {"sdp": "v=0"}}), "session.sdp_type: missing"),
-        (calls_body({**CONNECT_ITEM, "direction": 1}), "direction: expected a string"),
-        (calls_body({**CONNECT_ITEM, "event": "terminate", "duration": "2m"}), "duration"),
-        (calls_body({**CONNECT_ITEM, "event": "terminate", "duration": 1.5}), "duration"),
-        (envelope("calls", {"contacts": "Bob"}), "value.contacts: expected a list"),
-        (envelope("calls", {"contacts": [{"profile": "Bob"}]}), "contacts[0].profile"),
-        (envelope("calls", {"metadata": []}), "value.metadata: expected an object"),
-        (envelope("calls", {"statuses": [{"id": "wacid.1", "timestamp": "1"}]}), "status: miss"),
-        (envelope("calls", {"errors": [{"code": "x"}], "calls": []}), "errors[0].code"),
-        (envelope("calls", {"errors": [{"error_data": 5}]}), "errors[0].error_data"),
-        (reply_body({"is_permanent": True}, None), "call_permission_reply.response: missing"),
-        (reply_body({"response": "accept", "is_permanent": "yes"}, None), "is_permanent"),
-        (reply_body({"response": "accept"}, {"id": 5}), "context.id: expected a string"),
-    ],
-)
+MALFORMED: list[tuple[Any, str]] = [
+    (b"not json", "not JSON"),
+    (b"\xff\xfe\x00", "not JSON"),
+    (b"", "not JSON"),
+    ("[" * 100_000, "nested too deeply"),
+    ('{"entry": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    (b"[]", "expected a JSON object, got list"),
+    (b'"entry"', "expected a JSON object, got str"),
+    (b"null", "expected a JSON object, got null"),
+    ({}, "body.entry: missing"),
+    ({"entry": {}}, "body.entry: expected a list, got dict"),
+    ({"entry": "x"}, "body.entry: expected a list, got str"),
+    ({"entry": [1]}, "entry[0]: expected an object, got int"),
+    ({"entry": [{"changes": {}}]}, "entry[0].changes: expected a list"),
+    ({"entry": [{"id": 5, "changes": []}]}, "entry[0].id: expected a string, got int"),
+    ({"entry": [{"changes": [{"value": {}}]}]}, "entry[0].changes[0].field: missing"),
+    ({"entry": [{"changes": [{"field": "calls"}]}]}, "changes[0].value: missing"),
+    ({"entry": [{"changes": [{"field": "calls", "value": []}]}]}, "expected an object"),
+    (envelope("calls", {"calls": {}}), "value.calls: expected a list, got dict"),
+    (calls_body("x"), "value.calls[0]: expected an object, got str"),
+    (calls_body({"event": "connect", "timestamp": "1"}), "value.calls[0].id: missing"),
+    (calls_body({**CONNECT_ITEM, "id": ""}), "value.calls[0].id: missing"),
+    (calls_body({**CONNECT_ITEM, "id": 7}), "calls[0].id: expected a string, got int"),
+    (calls_body({"id": "wacid.1", "event": "connect"}), "calls[0].timestamp: missing"),
+    (calls_body({**CONNECT_ITEM, "timestamp": "soon"}), "timestamp: expected Unix seconds"),
+    (calls_body({**CONNECT_ITEM, "timestamp": True}), "timestamp: expected Unix seconds"),
+    (calls_body({**CONNECT_ITEM, "timestamp": "1e400"}), "timestamp: expected Unix"),
+    (calls_body({**CONNECT_ITEM, "timestamp": 10**400}), "timestamp: expected Unix"),
+    (calls_body({**CONNECT_ITEM, "timestamp": [1]}), "timestamp: expected Unix"),
+    (calls_body({**CONNECT_ITEM, "session": "v=0"}), "session: expected an object"),
+    (calls_body({**CONNECT_ITEM, "session": {"sdp_type": "offer"}}), "session.sdp: missing"),
+    (calls_body({**CONNECT_ITEM, "session": {"sdp": "v=0"}}), "session.sdp_type: missing"),
+    (calls_body({**CONNECT_ITEM, "direction": 1}), "direction: expected a string"),
+    (calls_body({**CONNECT_ITEM, "event": "terminate", "duration": "2m"}), "duration"),
+    (calls_body({**CONNECT_ITEM, "event": "terminate", "duration": 1.5}), "duration"),
+    (envelope("calls", {"contacts": "Bob"}), "value.contacts: expected a list"),
+    (envelope("calls", {"contacts": [{"profile": "Bob"}]}), "contacts[0].profile"),
+    (envelope("calls", {"metadata": []}), "value.metadata: expected an object"),
+    (envelope("calls", {"statuses": [{"id": "wacid.1", "timestamp": "1"}]}), "status: miss"),
+    (envelope("calls", {"errors": [{"code": "x"}], "calls": []}), "errors[0].code"),
+    (envelope("calls", {"errors": [{"error_data": 5}]}), "errors[0].error_data"),
+    (reply_body({"is_permanent": True}, None), "call_permission_reply.response: missing"),
+    (reply_body({"response": "accept", "is_permanent": "yes"}, None), "is_permanent"),
+    (reply_body({"response": "accept"}, {"id": 5}), "context.id: expected a string"),
+]
+
+
+@pytest.mark.parametrize(("body", "says"), MALFORMED)
 def test_malformed_bodies_raise_webhook_error(body: Any, says: str) -> None:
+    text = body if isinstance(body, bytes | str) else json.dumps(body)
     with pytest.raises(WebhookError) as caught:
-        parse(body if isinstance(body, bytes | str) else json.dumps(body))
+        parse(text, strict=True)
     assert says in str(caught.value)
     assert isinstance(caught.value, D360Error)
+    assert str(caught.value) == f"{caught.value.path}: {caught.value.problem}"
+
+
+@pytest.mark.parametrize(("body", "says"), MALFORMED)
+def test_malformed_part_costs_only_itself(body: Any, says: str) -> None:
+    """Without strict, only a body that is not an envelope raises; any other bad part becomes
+    one `MalformedEvent` naming it."""
+    text = body if isinstance(body, bytes | str) else json.dumps(body)
+    with pytest.raises(WebhookError) as strict:
+        parse(text, strict=True)
+    if strict.value.path.startswith("body"):  # not an envelope: nothing in it can be read
+        with pytest.raises(WebhookError) as caught:
+            parse(text)
+        assert str(caught.value) == str(strict.value)
+        return
+    events = parse(text)
+    malformed = [event for event in events if isinstance(event, MalformedEvent)]
+    assert len(malformed) == 1
+    assert says in str(malformed[0].error)
+    assert malformed[0].path.startswith("entry[")
 
 
 @pytest.mark.parametrize(
@@ -921,7 +943,7 @@ def test_malformed_settings_raise_webhook_error(calling: object, says: str) -> N
     body = copy.deepcopy(SETTINGS_UPDATE)
     body["entry"][0]["changes"][0]["value"]["phone_number_settings"]["calling"] = calling
     with pytest.raises(WebhookError, match=says):
-        parse(body)
+        parse(body, strict=True)
 
 
 def test_settings_update_without_type_or_timestamp() -> None:
@@ -929,13 +951,13 @@ def test_settings_update_without_type_or_timestamp() -> None:
         body = copy.deepcopy(SETTINGS_UPDATE)
         del body["entry"][0]["changes"][0]["value"][key]
         with pytest.raises(WebhookError, match=f"value.{key}: missing"):
-            parse(body)
+            parse(body, strict=True)
 
 
 def test_nan_timestamp_is_a_webhook_error() -> None:
     text = json.dumps(calls_body(CONNECT_ITEM)).replace('"timestamp": "1"', '"timestamp": NaN')
     with pytest.raises(WebhookError, match="expected Unix seconds"):
-        parse(text)
+        parse(text, strict=True)
 
 
 # ---- property: only WebhookError, whatever arrives ----------------------------------------
