@@ -9,7 +9,6 @@ under a size cap. Non-2xx answers and transport failures leave the terminal hand
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,11 +30,6 @@ from .errors import (
 from .transient import DEFINITE_FAILURE_CODES, MAY_HAVE_BEEN_SENT, NEVER_SENT, NEVER_TRANSIENT
 
 DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
-SENT: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
-    "d360_request_sent", default=True
-)
-"""Set by the terminal handler as a request goes out, so a deadline that passes while the call
-only waited (gate, in-flight cap, backoff) reports the request as never sent."""
 API_KEY_HEADER: Final = "D360-API-KEY"
 DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
 """Responses larger than this fail with `ResponseDecodeError` (aiohttp itself has no cap)."""
@@ -66,6 +60,21 @@ class Timeout:
 DEFAULT_TIMEOUT: Final = Timeout()
 
 
+class SentRecord:
+    """Whether any attempt of one call went out; shared by every copy of its `Request`.
+
+    The terminal handler marks it as a request leaves, so a deadline that passes while the call
+    only waited (gate, in-flight cap, backoff, a user middleware) reports it as never sent. It
+    rides on the request rather than in a context variable, which a middleware that runs the
+    rest of the chain in another task (`wait_for`, `shield`, `create_task`) would hide.
+    """
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
 def _masked_headers(headers: Mapping[str, str]) -> str:
     shown = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
     return repr(shown)
@@ -89,6 +98,9 @@ class Request:
     attempt: int = 1
     options: Mapping[str, Any] = attrs.field(factory=dict)
     """Per-call overrides for middlewares (`"retry"`, `"rate_limit"`), keyed by their name."""
+    sent_record: SentRecord = attrs.field(factory=SentRecord, eq=False, hash=False, repr=False)
+    """Whether the call went out, marked by the terminal handler. `attrs.evolve` carries it to
+    every copy; a middleware that builds a new `Request` instead must pass it on."""
 
     def remaining(self) -> float | None:
         """Seconds left before the overall deadline, or `None` if there is none."""
@@ -113,7 +125,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Middleware(Protocol):
-    """Wraps every request: may change it, wait, retry, or turn the outcome into another."""
+    """Wraps every request: may change it, wait, retry, or turn the outcome into another.
+
+    Change a request with `attrs.evolve`, which keeps its deadline and its `sent_record`.
+    """
 
     async def __call__(self, request: Request, call_next: Handler) -> Response: ...
 
@@ -148,7 +163,9 @@ class Session:
         self._owns_http = http is None
         self._connection_limit = connection_limit
         self._closed = False
-        self._attempt_timeouts: dict[Timeout, aiohttp.ClientTimeout] = {}
+        # Only the default is kept: a per-call timeout (often "whatever budget is left") would
+        # add an entry per call to any cache keyed by it.
+        self._default_attempt_timeout = (timeout, _client_timeout(timeout))
         # The SDK's own middlewares honour the deadline at each wait (gate, in-flight cap,
         # backoff) and the terminal caps each attempt by it, so a timer per request is only
         # needed around middlewares that may wait on their own (the user's).
@@ -177,18 +194,19 @@ class Session:
             timeout = timeout or self.timeout
             deadline = asyncio.get_running_loop().time() + timeout.total
             request = attrs.evolve(request, timeout=timeout, deadline=deadline)
+        record = request.sent_record
+        if record.sent:  # a request passed to `send` again: this call has sent nothing yet
+            record = SentRecord()
+            request = attrs.evolve(request, sent_record=record)
         if not self._watch_deadline:
             return await self._chain(request)
-        token = SENT.set(False)
         try:
             async with asyncio.timeout_at(request.deadline) as scope:
                 return await self._chain(request)
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
-            raise deadline_exceeded(request, request_sent=SENT.get()) from None
-        finally:
-            SENT.reset(token)
+            raise deadline_exceeded(request, request_sent=record.sent) from None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -199,13 +217,11 @@ class Session:
         return self._http
 
     def _attempt_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
-        cached = self._attempt_timeouts.get(timeout)
-        if cached is None:
-            cached = aiohttp.ClientTimeout(
-                total=timeout.attempt, sock_connect=min(timeout.connect, timeout.attempt)
-            )
-            self._attempt_timeouts[timeout] = cached
-        return cached
+        """aiohttp's timeout for one attempt: prebuilt for the session's default, else new."""
+        default, built = self._default_attempt_timeout
+        if timeout is default or timeout == default:
+            return built
+        return _client_timeout(timeout)
 
     async def _send(self, request: Request) -> Response:
         """The terminal handler: one HTTP attempt; typed errors for everything but 2xx."""
@@ -233,7 +249,7 @@ class Session:
             attempt_timeout = aiohttp.ClientTimeout(
                 total=remaining, sock_connect=min(timeout.connect, remaining)
             )
-        SENT.set(True)
+        request.sent_record.sent = True
         try:
             async with http.request(
                 request.method,
@@ -281,6 +297,12 @@ class Session:
         self._closed = True
         if self._owns_http and self._http is not None and not self._http.closed:
             await self._http.close()
+
+
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=timeout.attempt, sock_connect=min(timeout.connect, timeout.attempt)
+    )
 
 
 def _transport_error(exc: BaseException, request: Request) -> TransportError:

@@ -25,8 +25,9 @@ class RateLimitPolicy:
     `requests_per_second` (with `burst`) turns on a token bucket; `max_in_flight` caps
     concurrent requests, and queuing there (not in aiohttp's pool) means a closed gate also
     holds back requests that were waiting for a connection. A `Retry-After` longer than
-    `max_gate_close` closes the gate only that long, so one absurd header cannot stop a client
-    for days (the call that got it still fails with the full `retry_after`).
+    `max_gate_close` closes the gate only that long (the call that got it still fails with the
+    full `retry_after`); one beyond `retry_after.MAX_RETRY_AFTER` (an hour) is junk, read as no
+    `Retry-After` at all, so it closes the gate for `default_backoff` like a bare 429.
     """
 
     default_backoff: float = 1.0

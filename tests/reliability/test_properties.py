@@ -39,7 +39,7 @@ from d360_calling import (
     validation,
 )
 from d360_calling.error_mapping import api_error
-from d360_calling.retry_after import MAX_HEADER_LENGTH, parse_retry_after
+from d360_calling.retry_after import MAX_HEADER_LENGTH, MAX_RETRY_AFTER, parse_retry_after
 
 from ..conftest import patched_aioresponses
 from ..support import samples
@@ -327,10 +327,15 @@ def test_retry_after_parser_is_total(retry_after: str | None, retry_after_ms: st
 @SEEDED
 @given(value=st.floats(min_value=0, max_value=1e12) | st.integers(0, 10**12))
 def test_retry_after_seconds_are_read_exactly(value: float) -> None:
-    assert parse_retry_after({"Retry-After": str(value)}, now=NOW) == float(str(value))
-    assert parse_retry_after({"retry-after-ms": str(value)}, now=NOW) == pytest.approx(
-        float(str(value)) / 1000
-    )
+    """Read exactly up to `MAX_RETRY_AFTER`; beyond it a wait no server means is absent."""
+    seconds = float(str(value))
+    expected = seconds if seconds <= MAX_RETRY_AFTER else None
+    assert parse_retry_after({"Retry-After": str(value)}, now=NOW) == expected
+    ms = parse_retry_after({"retry-after-ms": str(value)}, now=NOW)
+    if seconds / 1000 > MAX_RETRY_AFTER:
+        assert ms is None
+    else:
+        assert ms == pytest.approx(seconds / 1000)
 
 
 @SEEDED
@@ -338,7 +343,10 @@ def test_retry_after_seconds_are_read_exactly(value: float) -> None:
 def test_retry_after_dates_count_from_now(offset: int) -> None:
     when = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=offset)
     seconds = parse_retry_after({"Retry-After": format_datetime(when, usegmt=True)}, now=NOW)
-    assert seconds == pytest.approx(max(0.0, float(offset)))
+    if offset > MAX_RETRY_AFTER:
+        assert seconds is None
+    else:
+        assert seconds == pytest.approx(max(0.0, float(offset)))
 
 
 @SEEDED
