@@ -1,7 +1,10 @@
 """An in-memory emulator of 360dialog's Calling API, to test clients without the real one.
 
 It is written from the API reference alone and shares no code with the SDK beyond the
-error-code table, so an SDK bug cannot hide behind a matching bug here.
+error-code table and two media helpers that decide nothing about a request (loopback ICE
+gathering and tone/pitch arithmetic), so an SDK bug cannot hide behind a matching bug here.
+With the `[media]` extra its users can be real WebRTC peers (`ring(..., media=True)`), built on
+aiortc directly, never on the SDK's media layer.
 """
 
 from d360_calling.sandbox.clock import SandboxClock

@@ -6,11 +6,17 @@ user actions are coroutines that await their own deliveries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.sdp import ANSWER_SDP
 from d360_calling.sandbox.state import Call, CallingState, PermissionStatus, iso
 from d360_calling.sandbox.validation import CallAction, OutboundMessage, is_wa_id
+from d360_calling.sandbox.voices import Voices
+
+if TYPE_CHECKING:
+    from d360_calling.sandbox.peer import UserPeer
 from d360_calling.sandbox.webhooks import (
     BusinessPhone,
     Deliverer,
@@ -35,6 +41,7 @@ class Engine:
         self.clock = clock
         self.deliverer = deliverer
         self.phone = phone
+        self.voices = Voices()
 
     def _name(self, wa_id: str) -> str:
         return self.state.user(wa_id).name
@@ -45,6 +52,8 @@ class Engine:
     def expire(self) -> None:
         """Time out unanswered calls past the ring timeout and queue their terminate webhooks."""
         expired = self.state.expire(self.clock.now())
+        for call in expired:
+            self.voices.ended(call.id)
         if expired:
             self.deliverer.enqueue(*(self._terminate(call) for call in expired))
 
@@ -57,7 +66,10 @@ class Engine:
         if action.action == "connect":
             self.deliverer.enqueue(status_webhook(self.phone, call, "RINGING", now))
             return {"messaging_product": "whatsapp", "calls": [{"id": call.id}]}
+        if action.action in ("pre_accept", "accept"):
+            self.voices.business_answered(call.id, action.sdp)
         if action.action in ("reject", "terminate"):
+            self.voices.ended(call.id)
             self.deliverer.enqueue(self._terminate(call))
         return {"messaging_product": "whatsapp", "success": True}
 
@@ -94,8 +106,12 @@ class Engine:
         cta_payload: str | None,
         deeplink_payload: str | None,
         name: str | None,
+        voice: UserPeer | None = None,
     ) -> str:
-        """The user calls; the connect webhook (and an automatic callback grant) is delivered."""
+        """The user calls; the connect webhook (and an automatic callback grant) is delivered.
+
+        With a `voice` (a real peer whose offer is `sdp`) the bot's answer is applied to it.
+        """
         if not is_wa_id(wa_id):
             raise ValueError(f"a WhatsApp ID is ASCII digits, got {wa_id!r}")
         self.expire()
@@ -103,6 +119,8 @@ class Engine:
         if name is not None:
             self.state.user(wa_id).name = name
         call = self.state.ring(wa_id, sdp, now, cta=cta_payload, deeplink=deeplink_payload)
+        if voice is not None:
+            self.voices.adopt(call.id, voice)
         payloads = [connect_webhook(self.phone, call, self._name(wa_id), now)]
         callback = self.state.settings.get("callback_permission_status") == "ENABLED"
         if callback and self.state.permission(wa_id, now) is PermissionStatus.NO_PERMISSION:
@@ -123,11 +141,16 @@ class Engine:
         await self.deliverer.enqueue(*payloads)
         return call.id
 
-    async def user_answers(self, call_id: str) -> None:
-        """The user picks up a business-initiated call: ACCEPTED, then connect with the answer."""
+    async def user_answers(self, call_id: str, *, tone_hz: float | None = None) -> None:
+        """The user picks up a business-initiated call: ACCEPTED, then connect with the answer
+        (a real peer's, saying `tone_hz`, when a tone is given; else the static sample)."""
         self.expire()
+        answer = ANSWER_SDP
+        call = self.state.calls.get(call_id)
+        if tone_hz is not None and call is not None and call.active:
+            answer = await self.voices.answer(call_id, call.offer_sdp, tone_hz)
         now = self.clock.now()
-        call = self.state.user_answers(call_id, now, ANSWER_SDP)
+        call = self.state.user_answers(call_id, now, answer)
         await self.deliverer.enqueue(
             status_webhook(self.phone, call, "ACCEPTED", now),
             connect_webhook(self.phone, call, self._name(call.wa_id), now),
@@ -138,6 +161,7 @@ class Engine:
         self.expire()
         now = self.clock.now()
         call = self.state.user_rejects(call_id, now)
+        self.voices.ended(call.id)
         await self.deliverer.enqueue(
             status_webhook(self.phone, call, "REJECTED", now), self._terminate(call)
         )
@@ -146,6 +170,7 @@ class Engine:
         """The user ends a call (ringing or connected): terminate."""
         self.expire()
         call = self.state.user_hangs_up(call_id, self.clock.now())
+        self.voices.ended(call.id)
         await self.deliverer.enqueue(self._terminate(call))
 
     async def user_answers_permission(self, wa_id: str, *, accept: bool, permanent: bool) -> None:
@@ -170,7 +195,9 @@ class Engine:
             )
         )
 
-    async def user_taps_call_button(self, message_id: str, *, sdp: str) -> str:
+    async def user_taps_call_button(
+        self, message_id: str, *, sdp: str, voice: UserPeer | None = None
+    ) -> str:
         """The user taps a voice_call button: a call carrying the button's payload."""
         message = self.state.messages.get(message_id)
         if message is None or message.kind != "voice_call":
@@ -180,5 +207,10 @@ class Engine:
                 f"the call button of {message_id} expired at {iso(message.expires_at)}"
             )
         return await self.ring(
-            message.to, sdp=sdp, cta_payload=message.payload, deeplink_payload=None, name=None
+            message.to,
+            sdp=sdp,
+            cta_payload=message.payload,
+            deeplink_payload=None,
+            name=None,
+            voice=voice,
         )

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Final, Literal, Self
 
 from aiohttp import web
 
@@ -27,7 +27,13 @@ from d360_calling.sandbox.webhooks import (
     WebhookDelivery,
 )
 
+if TYPE_CHECKING:
+    from d360_calling.sandbox.peer import UserPeer
+
 log = logging.getLogger(__name__)
+
+DEFAULT_TONE_HZ: Final = 440.0
+"""What a sandbox user with `media=True` says unless told otherwise."""
 
 
 class Sandbox:
@@ -108,6 +114,7 @@ class Sandbox:
             await self._runner.cleanup()
             self._runner, self._bound_port = None, None
         await self._deliverer.close()
+        await self._engine.voices.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -169,15 +176,44 @@ class Sandbox:
         cta_payload: str | None = None,
         deeplink_payload: str | None = None,
         name: str | None = None,
+        *,
+        media: bool = False,
+        tone_hz: float | None = DEFAULT_TONE_HZ,
     ) -> str:
-        """The user calls the business; returns the call id once the connect webhook is sent."""
-        return await self._engine.ring(
-            wa_id, sdp=sdp, cta_payload=cta_payload, deeplink_payload=deeplink_payload, name=name
-        )
+        """The user calls the business; returns the call id once the connect webhook is sent.
 
-    async def user_answers(self, call_id: str) -> None:
-        """The user picks up a business-initiated call (ACCEPTED + connect with the SDP answer)."""
-        await self._engine.user_answers(call_id)
+        With `media=True` the user is a real WebRTC peer on loopback (the `[media]` extra): its
+        offer replaces `sdp`, it says `tone_hz` (None: silence) once the bot answers, and
+        `voice(call_id)` tells what it heard.
+        """
+        voice = await self._engine.voices.offer(tone_hz) if media else None
+        try:
+            return await self._engine.ring(
+                wa_id,
+                sdp=sdp if voice is None else voice.sdp,
+                cta_payload=cta_payload,
+                deeplink_payload=deeplink_payload,
+                name=name,
+                voice=voice,
+            )
+        except BaseException:
+            if voice is not None:
+                await voice.close()
+            raise
+
+    async def user_answers(
+        self, call_id: str, *, media: bool = False, tone_hz: float | None = DEFAULT_TONE_HZ
+    ) -> None:
+        """The user picks up a business-initiated call (ACCEPTED + connect with the SDP answer).
+
+        With `media=True` the answer is a real peer's, saying `tone_hz` (the `[media]` extra).
+        """
+        await self._engine.user_answers(call_id, tone_hz=tone_hz if media else None)
+
+    def voice(self, call_id: str) -> UserPeer:
+        """The user's WebRTC peer on a call made with `media=True`: `dominant_frequency()`,
+        `heard_pcm()`, `play_tone()`, `play_file()`; `KeyError` for a call without media."""
+        return self._engine.voices.get(call_id)
 
     async def user_rejects(self, call_id: str) -> None:
         """The user declines a business-initiated call (REJECTED + terminate)."""
@@ -193,9 +229,25 @@ class Sandbox:
         """The user answers a call permission request (call_permission_reply webhook)."""
         await self._engine.user_answers_permission(wa_id, accept=accept, permanent=permanent)
 
-    async def user_taps_call_button(self, message_id: str, sdp: str = OFFER_SDP) -> str:
-        """The user taps the button of a voice_call message; returns the new call's id."""
-        return await self._engine.user_taps_call_button(message_id, sdp=sdp)
+    async def user_taps_call_button(
+        self,
+        message_id: str,
+        sdp: str = OFFER_SDP,
+        *,
+        media: bool = False,
+        tone_hz: float | None = DEFAULT_TONE_HZ,
+    ) -> str:
+        """The user taps the button of a voice_call message; returns the new call's id (with
+        `media=True` the user is a real peer, as in `ring`)."""
+        voice = await self._engine.voices.offer(tone_hz) if media else None
+        try:
+            return await self._engine.user_taps_call_button(
+                message_id, sdp=sdp if voice is None else voice.sdp, voice=voice
+            )
+        except BaseException:
+            if voice is not None:
+                await voice.close()
+            raise
 
     def set_permission(
         self, wa_id: str, status: Literal["temporary", "permanent", "no_permission"]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from datetime import date
-from typing import Any, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 import attrs
 
 from d360_calling.sandbox.errors import JsonObject, invalid_parameter
+from d360_calling.sandbox.sdp_rules import refusal_reason
 from d360_calling.sandbox.operations import CALL_ACTIONS, INVALID_CALL_ACTION
 
 _WA_ID = re.compile(r"[0-9]{1,20}")
@@ -174,8 +175,16 @@ def parse_call_action(raw: object) -> CallAction:
     )
 
 
+_SDP_TYPES: Final[dict[str, Literal["offer", "answer"]]] = {
+    "connect": "offer",
+    "pre_accept": "answer",
+    "accept": "answer",
+}
+
+
 def _session(raw: object, action: str) -> str:
-    expected = {"connect": "offer", "pre_accept": "answer", "accept": "answer"}.get(action)
+    """The SDP of a call action, refused as WhatsApp would refuse it (section 6)."""
+    expected = _SDP_TYPES.get(action)
     if expected is None:
         if raw is not None:
             raise invalid_parameter(f"session: not allowed for {action}")
@@ -189,8 +198,9 @@ def _session(raw: object, action: str) -> str:
             f'session.sdp_type: must be "{expected}" for {action}, got {session.get("sdp_type")!r}'
         )
     sdp = _string(session.get("sdp"), "session.sdp")
-    if not sdp.startswith("v=0"):
-        raise invalid_parameter('session.sdp: SDP must start with "v=0" (RFC 8866)')
+    refusal = refusal_reason(sdp, expected)
+    if refusal is not None:
+        raise invalid_parameter(f"session.sdp: {refusal}")
     return sdp
 
 

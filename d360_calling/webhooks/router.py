@@ -2,15 +2,17 @@
 
 Deliveries are neither ordered nor unique: a terminate can come before its connect. The router
 remembers (bounded) which calls already ended, so a late connect is not answered, and gives a
-connect handler an `IncomingCall` bound to the client.
+connect handler an `IncomingCall` bound to the client. It also holds each call's media (see
+`attach_media`): a terminate closes it, and media that fails ends the call through the API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..client import Client
 from ..errors import D360Error
@@ -26,7 +28,23 @@ from .events import (
     UnknownEvent,
 )
 
+if TYPE_CHECKING:
+    from ..media import CallAudio
+
 logger = logging.getLogger("d360_calling.webhooks")
+
+
+class CallMedia(Protocol):
+    """A call's media as the router sees it (`d360_calling.media.CallAudio` is one)."""
+
+    async def wait_ended(self) -> BaseException | None:
+        """Wait until the media ends: its failure, or None when it was closed."""
+        ...
+
+    async def close(self) -> None:
+        """Release the media; idempotent."""
+        ...
+
 
 E = TypeVar("E")
 Handler = Callable[[E], Awaitable[None]]
@@ -46,11 +64,12 @@ MalformedHandler = TypeVar("MalformedHandler", bound=Handler[MalformedEvent])
 class IncomingCall:
     """A `connect` event bound to a client: answer, reject or end the call in one line."""
 
-    __slots__ = ("_client", "event")
+    __slots__ = ("_client", "_router", "event")
 
-    def __init__(self, event: CallConnect, client: Client | None) -> None:
+    def __init__(self, event: CallConnect, client: Client | None, router: Router) -> None:
         self.event = event
         self._client = client
+        self._router = router
 
     @property
     def call_id(self) -> str:
@@ -88,6 +107,29 @@ class IncomingCall:
         """End the call."""
         return await self._bound().calls.terminate(self.call_id)
 
+    @property
+    def media(self) -> CallMedia | None:
+        """The media attached to this call (`Router.attach_media`), e.g. your outbound offer's
+        `CallAudio`, to `apply_answer(call.event.session)`; None if there is none."""
+        return self._router.media_of(self.call_id)
+
+    async def answer_with_audio(self, **options: Any) -> CallAudio:
+        """Answer with real audio: a `CallAudio` for the offer, pre-accepted and accepted with
+        its SDP, attached to the call (the `[media]` extra). `options` go to `CallAudio.answer`
+        (`ice_servers=`, `codecs=`, `connect_timeout=`, ...)."""
+        from ..media import CallAudio
+
+        client = self._bound()
+        audio = await CallAudio.answer(self.event.session, **options)
+        try:
+            await self.pre_accept(audio.sdp)
+            await self.accept(audio.sdp)
+        except BaseException:
+            await audio.close()
+            raise
+        self._router.attach_media(self.call_id, audio, client)
+        return audio
+
     def __repr__(self) -> str:
         return f"IncomingCall(call_id={self.call_id!r})"
 
@@ -109,6 +151,8 @@ class Router:
         self._malformed: list[Handler[MalformedEvent]] = []
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_calls
+        self._media: dict[str, CallMedia] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
         self._plain: dict[type[Any], list[Any]] = {
             CallStatus: self._status,
             PermissionReply: self._permission_reply,
@@ -158,16 +202,66 @@ class Router:
         """Whether a terminate for this call was seen (it may have overtaken the connect)."""
         return call_id in self._ended
 
+    def attach_media(self, call_id: str, media: CallMedia, client: Client | None = None) -> None:
+        """Tie `media` to the call: a terminate webhook closes it, and if it fails first (ICE,
+        DTLS, the peer gone) the call is ended through `client` at once, instead of Meta ending
+        it after 20 s of silence. `answer_with_audio` does this for you."""
+        if self.has_ended(call_id):
+            logger.info("media attached to %s after its terminate; closed", call_id)
+            self._spawn(media.close())
+            return
+        self._media[call_id] = media
+        self._spawn(self._watch(call_id, media, client))
+
+    def media_of(self, call_id: str) -> CallMedia | None:
+        """The media attached to `call_id`, if any."""
+        return self._media.get(call_id)
+
+    async def close_media(self, call_id: str) -> None:
+        """Close and forget the media of `call_id` (the call ended); no-op without media."""
+        media = self._media.pop(call_id, None)
+        if media is not None:
+            await media.close()
+
+    async def aclose(self) -> None:
+        """Close every call's media and wait for the watchers; idempotent."""
+        for call_id in list(self._media):
+            await self.close_media(call_id)
+        if self._watchers:
+            await asyncio.gather(*self._watchers, return_exceptions=True)
+
+    async def _watch(self, call_id: str, media: CallMedia, client: Client | None) -> None:
+        failure = await media.wait_ended()
+        if self._media.get(call_id) is media:
+            del self._media[call_id]
+        if failure is None:
+            return
+        await media.close()
+        if self.has_ended(call_id) or client is None:
+            return
+        logger.warning("media of %s failed (%s); terminating the call", call_id, failure)
+        try:
+            await client.calls.terminate(call_id)
+        except D360Error as error:
+            logger.warning("could not terminate %s after its media failed: %s", call_id, error)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
     def handlers_for(self, event: Event, client: Client | None) -> list[Awaitable[None]]:
-        """The handler coroutines to run for `event`, updating per-call state first."""
+        """The handler coroutines to run for `event`, updating per-call state first (a
+        terminate also closes the call's media)."""
         if isinstance(event, CallTerminate):
             self._mark_ended(event.call_id)
-            return [handler(event) for handler in self._terminate]
+            closing = [self.close_media(event.call_id)] if event.call_id in self._media else []
+            return closing + [handler(event) for handler in self._terminate]
         if isinstance(event, CallConnect):
             if self.has_ended(event.call_id):
                 logger.info("connect for %s arrived after its terminate; skipped", event.call_id)
                 return []
-            call = IncomingCall(event, client)
+            call = IncomingCall(event, client, self)
             return [handler(call) for handler in self._connect]
         return [handler(event) for handler in self._plain.get(type(event), [])]
 

@@ -1,0 +1,59 @@
+"""Keep ICE on 127.0.0.1: for tests, the sandbox's peer and demos on one machine.
+
+aioice leaves loopback out of the host addresses it gathers, and looks `get_host_addresses` up
+as a global of `aioice.ice` at each gathering: that global is the one point replaced. The
+replacement asks a context variable, so only code run inside `loopback_gathering()` (and the
+tasks it starts) gathers 127.0.0.1 alone; every other peer in the process is unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import re
+from collections.abc import Callable, Iterator
+from typing import Final
+
+LOOPBACK: Final = "127.0.0.1"
+
+_ACTIVE: Final = contextvars.ContextVar("d360_loopback_ice", default=False)
+_MARK: Final = "_d360_loopback"
+_CANDIDATE: Final = re.compile(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) ")
+
+
+def _install() -> None:
+    """Wrap aioice's `get_host_addresses` once; the wrapper changes nothing outside the context."""
+    import aioice.ice
+
+    original: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
+    if getattr(original, _MARK, False):
+        return
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if _ACTIVE.get():
+            return [LOOPBACK] if use_ipv4 else []
+        return original(use_ipv4, use_ipv6)
+
+    setattr(get_host_addresses, _MARK, True)
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+@contextlib.contextmanager
+def loopback_gathering() -> Iterator[None]:
+    """Within this block (and tasks started in it) aioice gathers only 127.0.0.1."""
+    _install()
+    token = _ACTIVE.set(True)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def keep_loopback_candidates(sdp: str) -> str:
+    """Drop the remote candidates not on 127.0.0.1, so no check goes anywhere else."""
+    lines = sdp.splitlines(keepends=True)
+    return "".join(
+        line
+        for line in lines
+        if not (match := _CANDIDATE.match(line)) or match.group(1) == LOOPBACK
+    )

@@ -1,0 +1,22 @@
+"""Call audio over WebRTC with aiortc: the optional extra `d360-calling[media]`.
+
+`import d360_calling` never imports this package (nor aiortc); import it yourself.
+"""
+
+from d360_calling._pcm import dominant_frequency
+from d360_calling.media.audio import DEFAULT_CONNECT_TIMEOUT, CallAudio, FailureCallback
+from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
+from d360_calling.media.sources import PcmSource, audio_file, tone
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "CallAudio",
+    "FailureCallback",
+    "MediaConnectionError",
+    "MediaError",
+    "MediaTimeoutError",
+    "PcmSource",
+    "audio_file",
+    "dominant_frequency",
+    "tone",
+]

@@ -1,0 +1,373 @@
+"""CallAudio: one WhatsApp call's audio as an aiortc peer connection (DTLS-SRTP, Opus)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import wave
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import Final, Literal
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InvalidAccessError, OperationError
+from aiortc.mediastreams import MediaStreamTrack
+
+from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
+from d360_calling._pcm import SAMPLE_RATE
+from d360_calling.errors import ValidationError
+from d360_calling.models.calls import SdpType, SessionDescription
+from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
+from d360_calling.media.sdp import (
+    check_answer,
+    check_codecs,
+    check_offer,
+    sha256_fingerprint_only,
+)
+from d360_calling.media.sink import Sink
+from d360_calling.media.sources import PcmSource, frames_of
+from d360_calling.media.track import OutgoingTrack
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT: Final = 15.0
+"""Seconds ICE and DTLS get once both descriptions are set (WhatsApp drops silent calls at 20 s)."""
+
+FailureCallback = Callable[[MediaError], None]
+"""Called once when the audio fails (ICE/DTLS failed or timed out, the peer closed)."""
+
+
+class CallAudio:
+    """The audio of one call: play into it, read or record the caller, and know when it fails.
+
+    Make one with `CallAudio.answer(offer_sdp)` (inbound: our answer is `.sdp`) or
+    `CallAudio.offer()` (outbound: `.sdp` is our offer, then `apply_answer`).
+    """
+
+    def __init__(
+        self,
+        *,
+        ice_servers: list[RTCIceServer],
+        codecs: tuple[str, ...],
+        loopback: bool,
+        connect_timeout: float,
+        on_failed: FailureCallback | None,
+    ) -> None:
+        """Use `answer()` or `offer()`, which also negotiate."""
+        if not connect_timeout > 0:
+            raise ValidationError("connect_timeout", f"must be > 0 seconds, got {connect_timeout}")
+        loop = asyncio.get_running_loop()
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self._track = OutgoingTrack()
+        self._sink = Sink()
+        self._codecs = codecs
+        self._loopback = loopback
+        self._connect_timeout = connect_timeout
+        self._on_failed = on_failed
+        self._sdp = ""
+        self._reader: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._connected: asyncio.Future[MediaError | None] = loop.create_future()
+        self._ended: asyncio.Future[MediaError | None] = loop.create_future()
+        self._closed: asyncio.Future[None] | None = None
+        self._play_lock = asyncio.Lock()
+        self._generation = 0
+        self._pc.on("connectionstatechange", self._on_state)
+        self._pc.on("track", self._on_track)
+        transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
+        capabilities = RTCRtpSender.getCapabilities("audio").codecs
+        transceiver.setCodecPreferences(
+            [c for name in codecs for c in capabilities if c.mimeType == f"audio/{name}"]
+        )
+
+    @classmethod
+    async def answer(
+        cls,
+        offer: SessionDescription | str | None,
+        *,
+        ice_servers: Iterable[RTCIceServer | str] = (),
+        codecs: Iterable[str] = ("opus",),
+        loopback: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        on_failed: FailureCallback | None = None,
+    ) -> CallAudio:
+        """Answer a call's SDP offer (the connect webhook's `session`); our answer is `.sdp`.
+
+        Raises `ValidationError` for an offer WhatsApp would not send or we cannot answer.
+        """
+        offer_sdp = _sdp_of(offer, SdpType.OFFER, "offer")
+        check_offer(offer_sdp)
+        audio = cls(
+            ice_servers=_ice_servers(ice_servers, loopback),
+            codecs=check_codecs(codecs),
+            loopback=loopback,
+            connect_timeout=connect_timeout,
+            on_failed=on_failed,
+        )
+        try:
+            await audio._set_remote(offer_sdp, "offer")
+            with audio._gathering():
+                await audio._pc.setLocalDescription(await audio._pc.createAnswer())
+            audio._sdp = audio._local_sdp()
+        except BaseException:
+            await audio.close()
+            raise
+        audio._arm_deadline()
+        return audio
+
+    @classmethod
+    async def offer(
+        cls,
+        *,
+        ice_servers: Iterable[RTCIceServer | str] = (),
+        codecs: Iterable[str] = ("opus",),
+        loopback: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        on_failed: FailureCallback | None = None,
+    ) -> CallAudio:
+        """Make our SDP offer (`.sdp`, for `calls.connect`); then `apply_answer` the user's."""
+        audio = cls(
+            ice_servers=_ice_servers(ice_servers, loopback),
+            codecs=check_codecs(codecs),
+            loopback=loopback,
+            connect_timeout=connect_timeout,
+            on_failed=on_failed,
+        )
+        try:
+            with audio._gathering():
+                await audio._pc.setLocalDescription(await audio._pc.createOffer())
+            audio._sdp = audio._local_sdp()
+        except BaseException:
+            await audio.close()
+            raise
+        return audio
+
+    @property
+    def sdp(self) -> str:
+        """Our SDP (answer or offer): one audio m-line, our codecs, one sha-256 fingerprint."""
+        return self._sdp
+
+    @property
+    def connected(self) -> bool:
+        """ICE and DTLS are done and the call has not ended."""
+        return self._pc.connectionState == "connected" and not self._ended.done()
+
+    @property
+    def failure(self) -> MediaError | None:
+        """Why the audio failed, or None."""
+        return self._ended.result() if self._ended.done() else None
+
+    async def apply_answer(self, answer: SessionDescription | str | None) -> None:
+        """Apply the user's SDP answer to our offer (the connect webhook of an outbound call)."""
+        answer_sdp = _sdp_of(answer, SdpType.ANSWER, "answer")
+        check_answer(answer_sdp, self._codecs)
+        if self._pc.signalingState != "have-local-offer":
+            raise MediaError("apply_answer needs our offer waiting for its answer")
+        await self._set_remote(answer_sdp, "answer")
+        self._arm_deadline()
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait for ICE and DTLS; `MediaTimeoutError` after `timeout` (default: connect_timeout).
+
+        Raises the failure (a `MediaError`) if the audio failed or was closed meanwhile.
+        """
+        limit = self._connect_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                outcome = await asyncio.shield(self._connected)
+        except TimeoutError:
+            raise MediaTimeoutError(f"ICE and DTLS not connected after {limit:g} s") from None
+        if outcome is not None:
+            raise outcome
+        self._raise_if_ended()
+
+    async def wait_ended(self) -> MediaError | None:
+        """Wait until the audio ends: the failure, or None after `close()`."""
+        return await asyncio.shield(self._ended)
+
+    async def play(self, source: PcmSource) -> bool:
+        """Play a file or PCM chunks (48 kHz mono int16); False when interrupted or ended.
+
+        Plays run one after another; before the connection is up, the first 100 ms wait in a
+        queue. Raises `MediaError` once the audio has ended.
+        """
+        if isinstance(source, str | os.PathLike) and not await _is_file(source):
+            raise ValidationError("source", f"no such file: {os.fspath(source)!r}")
+        async with self._play_lock:
+            self._raise_if_ended()
+            generation = self._generation
+            frames = frames_of(source)
+            try:
+                async for frame in frames:
+                    await self._track.put(frame)
+                    if generation != self._generation:
+                        self._track.clear()
+                        return False
+            finally:
+                await frames.aclose()
+            await self._track.drained()
+            return generation == self._generation
+
+    def interrupt(self) -> None:
+        """Barge-in: stop what is playing now, within one 20 ms frame."""
+        self._generation += 1
+        self._track.clear()
+
+    async def frames(self) -> AsyncGenerator[bytes, None]:
+        """The caller's audio from now on: 20 ms frames (1920 bytes) of 48 kHz mono int16."""
+        queue = self._sink.subscribe()
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+        finally:
+            self._sink.unsubscribe(queue)
+
+    async def record(self, path: str | os.PathLike[str], *, duration: float | None = None) -> None:
+        """Record the caller into a WAV file until `duration` passes or the audio ends.
+
+        Cancel the awaiting task to stop earlier: the file is complete either way.
+        """
+        frames = self.frames()
+        with wave.open(os.fspath(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(duration):
+                        async for chunk in frames:
+                            out.writeframes(chunk)
+            finally:
+                await frames.aclose()
+
+    async def close(self) -> None:
+        """Stop the audio and release the peer connection, its sockets and tasks; idempotent."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+            return
+        self._closed = asyncio.get_running_loop().create_future()
+        try:
+            self._settle(None)
+            self._track.stop()
+            await self._pc.close()
+            if self._reader is not None:
+                self._reader.cancel()
+                await asyncio.gather(self._reader, return_exceptions=True)
+        finally:
+            self._sink.end()
+            self._closed.set_result(None)
+
+    async def __aenter__(self) -> CallAudio:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _gathering(self) -> contextlib.AbstractContextManager[None]:
+        return loopback_gathering() if self._loopback else contextlib.nullcontext()
+
+    def _local_sdp(self) -> str:
+        description = self._pc.localDescription
+        return sha256_fingerprint_only(description.sdp)
+
+    async def _set_remote(self, sdp: str, kind: Literal["offer", "answer"]) -> None:
+        if self._loopback:
+            sdp = keep_loopback_candidates(sdp)
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        except (ValueError, InvalidAccessError, OperationError) as exc:
+            raise ValidationError(f"{kind}_sdp", f"refused by aiortc: {exc}") from None
+
+    def _arm_deadline(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self._connect_timeout, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        if not self._connected.done():
+            limit = self._connect_timeout
+            self._fail(MediaTimeoutError(f"ICE and DTLS not connected after {limit:g} s"))
+
+    def _on_state(self) -> None:
+        state = self._pc.connectionState
+        if state == "connected" and not self._connected.done():
+            self._connected.set_result(None)
+            if self._deadline is not None:
+                self._deadline.cancel()
+        elif state == "failed":
+            self._fail(MediaConnectionError("ICE or DTLS failed"))
+        elif state == "closed" and self._closed is None:
+            self._fail(MediaConnectionError("the peer closed the connection"))
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._reader is None:
+            self._reader = asyncio.create_task(self._sink.run(track))
+
+    def _fail(self, error: MediaError) -> None:
+        if self._ended.done():
+            return
+        logger.warning("call audio failed: %s", error)
+        self._settle(error)
+        if self._on_failed is not None:
+            try:
+                self._on_failed(error)
+            except Exception:
+                logger.exception("on_failed callback raised")
+
+    def _settle(self, error: MediaError | None) -> None:
+        """End the audio once: resolve the futures, stop playing, end the readers."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if not self._connected.done():
+            self._connected.set_result(error or MediaError("closed before connecting"))
+        if not self._ended.done():
+            self._ended.set_result(error)
+        self.interrupt()
+        self._sink.end()
+
+    def _raise_if_ended(self) -> None:
+        if self._ended.done():
+            raise self._ended.result() or MediaError("the call's audio is closed")
+
+
+def _sdp_of(description: SessionDescription | str | None, kind: SdpType, name: str) -> str:
+    """The SDP text of a webhook's `session` (or of a plain string), checked for its type."""
+    if isinstance(description, SessionDescription):
+        if description.sdp_type != kind:
+            got = description.sdp_type
+            raise ValidationError(f"{name}_sdp", f"expected an SDP {kind.value}, got {got}")
+        return description.sdp
+    if not isinstance(description, str):
+        kind_name = type(description).__name__
+        raise ValidationError(
+            f"{name}_sdp", f"must be a str or a SessionDescription, got {kind_name}"
+        )
+    return description
+
+
+async def _is_file(path: str | os.PathLike[str]) -> bool:
+    return await asyncio.to_thread(os.path.isfile, path)
+
+
+def _ice_servers(servers: Iterable[RTCIceServer | str], loopback: bool) -> list[RTCIceServer]:
+    """The user's STUN/TURN servers, checked; aiortc uses the first STUN and first TURN URL."""
+    listed = [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
+    urls = [u for s in listed for u in ([s.urls] if isinstance(s.urls, str) else s.urls)]
+    for url in urls:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise ValidationError("ice_servers", f"not a stun:/turn: URL: {url!r}")
+    if loopback and urls:
+        raise ValidationError("ice_servers", "loopback=True takes no STUN or TURN server")
+    for scheme in ("stun", "turn"):
+        same = [u for u in urls if u.startswith(scheme)]
+        if len(same) > 1:
+            logger.warning(
+                "aiortc uses only the first %s URL, %s; ignoring %s", scheme, *same[:1], same[1:]
+            )
+    return listed

@@ -1,0 +1,216 @@
+"""The sandbox's user as a real WebRTC peer: aiortc used directly, never the SDK's media layer.
+
+It offers (a call the sandbox rings) or answers (a business call), sends a tone or a file, and
+keeps what it hears, so a test can check the business's audio by its pitch. It gathers only
+127.0.0.1 and ignores every other remote candidate unless told `loopback=False`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import os
+import time
+from collections.abc import Callable
+from typing import Final, Literal
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, AudioResampler
+
+from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
+from d360_calling._pcm import (
+    FRAME_BYTES,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    SILENCE,
+    Tone,
+    decode_file,
+    dominant_frequency,
+)
+
+HEARD_LIMIT: Final = 60 * SAMPLE_RATE * 2
+"""Bytes of heard audio kept (the last 60 s)."""
+
+
+class _UserTrack(MediaStreamTrack):
+    """What the user says: 20 ms frames from `source`, paced at real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source: Callable[[], bytes] = lambda: SILENCE
+        self._start: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - time.monotonic())
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(self.source())
+        frame.sample_rate = SAMPLE_RATE
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        frame.pts = self._pts
+        self._pts += FRAME_SAMPLES
+        return frame
+
+
+class UserPeer:
+    """A WhatsApp user's phone on loopback: Opus, DTLS-SRTP, one sha-256 fingerprint."""
+
+    def __init__(self, *, loopback: bool = True) -> None:
+        """Use `offer()` or `answer()`."""
+        self._loopback = loopback
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._track = _UserTrack()
+        self._heard = bytearray()
+        self._reader: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closed = False
+        self.sdp = ""
+        """Our SDP, offer or answer."""
+        self._pc.on("track", self._on_track)
+        self._pc.on("connectionstatechange", self._on_state)
+        transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
+        capabilities = RTCRtpSender.getCapabilities("audio").codecs
+        transceiver.setCodecPreferences([c for c in capabilities if c.mimeType == "audio/opus"])
+
+    @classmethod
+    async def offer(cls, *, tone_hz: float | None = 440.0, loopback: bool = True) -> UserPeer:
+        """The user calls: our offer is `.sdp`; `apply_answer` takes the business's answer."""
+        peer = cls(loopback=loopback)
+        peer.play_tone(tone_hz)
+        try:
+            with peer._gathering():
+                await peer._pc.setLocalDescription(await peer._pc.createOffer())
+        except BaseException:
+            await peer.close()
+            raise
+        peer.sdp = peer._local_sdp()
+        return peer
+
+    @classmethod
+    async def answer(
+        cls, offer_sdp: str, *, tone_hz: float | None = 440.0, loopback: bool = True
+    ) -> UserPeer:
+        """The user picks up a business call: our answer to `offer_sdp` is `.sdp`."""
+        peer = cls(loopback=loopback)
+        peer.play_tone(tone_hz)
+        try:
+            await peer._set_remote(offer_sdp, "offer")
+            with peer._gathering():
+                await peer._pc.setLocalDescription(await peer._pc.createAnswer())
+        except BaseException:
+            await peer.close()
+            raise
+        peer.sdp = peer._local_sdp()
+        return peer
+
+    async def apply_answer(self, answer_sdp: str) -> None:
+        """Apply the business's answer to our offer."""
+        await self._set_remote(answer_sdp, "answer")
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        """Wait for ICE and DTLS; TimeoutError when they take longer than `timeout`."""
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
+        if self._pc.connectionState != "connected":
+            raise ConnectionError(f"user peer is {self._pc.connectionState}")
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's connection state: new, connecting, connected, failed or closed."""
+        return self._pc.connectionState
+
+    def play_tone(self, frequency_hz: float | None) -> None:
+        """Say a steady tone from now on (None: silence)."""
+        if frequency_hz is None:
+            self._track.source = lambda: SILENCE
+        else:
+            self._track.source = Tone(frequency_hz).next_frame
+
+    async def play_file(self, path: str | os.PathLike[str]) -> None:
+        """Say a file once (decoded by PyAV), then silence."""
+        pcm = await asyncio.to_thread(decode_file, path)
+        chunks = iter(range(0, len(pcm), FRAME_BYTES))
+
+        def source() -> bytes:
+            start = next(chunks, None)
+            return (
+                SILENCE
+                if start is None
+                else pcm[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+            )
+
+        self._track.source = source
+
+    def heard_pcm(self, seconds: float | None = None) -> bytes:
+        """What the user heard (the last `seconds`, or up to 60 s): 48 kHz mono int16."""
+        if seconds is None:
+            return bytes(self._heard)
+        return bytes(self._heard[-int(seconds * SAMPLE_RATE) * 2 :])
+
+    def dominant_frequency(self, seconds: float = 0.5) -> float | None:
+        """The pitch of the last `seconds` heard; None for silence."""
+        return dominant_frequency(self.heard_pcm(seconds))
+
+    async def close(self) -> None:
+        """Hang up: close the peer connection and stop reading; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._track.stop()
+        await self._pc.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._connected.set()
+
+    def _gathering(self) -> contextlib.AbstractContextManager[None]:
+        return loopback_gathering() if self._loopback else contextlib.nullcontext()
+
+    def _local_sdp(self) -> str:
+        lines = self._pc.localDescription.sdp.splitlines(keepends=True)
+        return "".join(
+            line
+            for line in lines
+            if not line.startswith("a=fingerprint:") or line.startswith("a=fingerprint:sha-256 ")
+        )
+
+    async def _set_remote(self, sdp: str, kind: Literal["offer", "answer"]) -> None:
+        if self._loopback:
+            sdp = keep_loopback_candidates(sdp)
+        await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+
+    def _on_state(self) -> None:
+        if self._pc.connectionState in ("connected", "failed", "closed"):
+            self._connected.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._reader is None:
+            self._reader = asyncio.create_task(self._listen(track))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        try:
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                for piece in resampler.resample(frame):
+                    self._heard += bytes(piece.planes[0])[: piece.samples * 2]
+                if len(self._heard) > HEARD_LIMIT:
+                    del self._heard[: len(self._heard) - HEARD_LIMIT]
+        except MediaStreamError:
+            return
