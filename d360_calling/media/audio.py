@@ -23,7 +23,6 @@ from aiortc.mediastreams import MediaStreamTrack
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._pcm import SAMPLE_RATE
 from d360_calling.errors import ValidationError
-from d360_calling.models.calls import SdpType, SessionDescription
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
 from d360_calling.media.sdp import (
     check_answer,
@@ -34,6 +33,7 @@ from d360_calling.media.sdp import (
 from d360_calling.media.sink import Sink
 from d360_calling.media.sources import PcmSource, frames_of
 from d360_calling.media.track import OutgoingTrack
+from d360_calling.models.calls import SdpType, SessionDescription
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any, Final, Literal, TypeGuard
 import attrs
 
 from d360_calling.sandbox.errors import JsonObject, invalid_parameter
-from d360_calling.sandbox.sdp_rules import refusal_reason
 from d360_calling.sandbox.operations import CALL_ACTIONS, INVALID_CALL_ACTION
+from d360_calling.sandbox.sdp_rules import refusal_reason
 
 _WA_ID = re.compile(r"[0-9]{1,20}")
 _HHMM = re.compile(r"(?:[01][0-9]|2[0-3])[0-5][0-9]")
