@@ -1,9 +1,10 @@
 """`python -m d360_calling demo`: a whole call story against the embedded sandbox.
 
 It starts a sandbox and a webhook receiver on free loopback ports and walks through what a
-business does: configure calling, answer an inbound call, ask a customer for call permission
-and place an outbound call, and ride through a 429 and a 503. Each step is checked; the exit
-code is 0 only if all of them did what they should.
+business does: configure calling, answer an inbound call, hear the caller and greet them (with
+the `[media]` extra), ask a customer for call permission and place an outbound call, and ride
+through a 429 and a 503. Each step is checked; the exit code is 0 only if all of them did what
+they should.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a demo value, not a secre
 CALLER = "14155550123"
 CUSTOMER = "4915112345678"
 STEP_TIMEOUT = 5.0
+CALLER_TONE_HZ = 440.0
+GREETING_TONE_HZ = 660.0
+PITCH_TOLERANCE_HZ = 5.0
 
 
 @attrs.define
@@ -139,6 +143,7 @@ async def _run(report: Report, story: Story, router: Router) -> None:
             report.say(f"Sandbox at {sandbox.base_url}; webhooks to {webhook_url} (signed)\n")
             await _configure(report, client)
             await _inbound(report, story, sandbox)
+            await _inbound_audio(report, story, sandbox)
             await _outbound(report, story, sandbox, client)
             await _faults(report, sandbox, client)
     finally:
@@ -202,6 +207,68 @@ async def _inbound(report: Report, story: Story, sandbox: Sandbox) -> None:
         ended.call_id == call_id and ended.duration == 42,
         f"duration {ended.duration} s",
     )
+
+
+async def _inbound_audio(report: Report, story: Story, sandbox: Sandbox) -> None:
+    report.say("\n2b. The call carries audio: the bot hears the caller and greets them")
+    try:
+        from .media import dominant_frequency, tone
+    except ImportError:
+        report.say("  (skipped: pip install 'd360-calling[media]' for the audio steps)")
+        return
+
+    call_id = await sandbox.ring(CALLER, media=True, tone_hz=CALLER_TONE_HZ)
+    call: IncomingCall = await _next(story.connects)
+    audio = await _timed(call.answer_with_audio(loopback=True))
+    await audio.wait_connected(timeout=STEP_TIMEOUT)
+    report.check("answered with real audio (ICE + DTLS-SRTP on loopback)", audio.connected)
+    greeting = asyncio.create_task(audio.play(tone(GREETING_TONE_HZ, seconds=3.0)))
+    try:
+        heard = await _timed(_listen(audio.frames(), seconds=0.5))
+        pitch = dominant_frequency(heard)
+        report.check(
+            f"the bot hears the caller's {CALLER_TONE_HZ:g} Hz tone",
+            _near(pitch, CALLER_TONE_HZ),
+            f"measured {pitch or 0:.1f} Hz",
+        )
+        user_pitch = await _timed(_user_hears(sandbox, call_id))
+        report.check(
+            f"the caller hears the bot's {GREETING_TONE_HZ:g} Hz greeting",
+            _near(user_pitch, GREETING_TONE_HZ),
+            f"measured {user_pitch or 0:.1f} Hz",
+        )
+    finally:
+        audio.interrupt()
+        await greeting
+    await sandbox.user_hangs_up(call_id)
+    ended: CallTerminate = await _next(story.terminates)
+    report.check(
+        "user hung up; the call's media closed",
+        ended.call_id == call_id and await _timed(audio.wait_ended()) is None,
+    )
+
+
+async def _listen(frames: Any, *, seconds: float) -> bytes:
+    """`seconds` of what the bot hears, after 100 ms of codec warm-up."""
+    pcm = bytearray()
+    async for frame in frames:
+        pcm += frame
+        if len(pcm) >= int((seconds + 0.1) * 96_000):
+            break
+    await frames.aclose()
+    return bytes(pcm[9_600:])
+
+
+async def _user_hears(sandbox: Sandbox, call_id: str) -> float | None:
+    """The pitch the sandbox's user hears, once it hears anything."""
+    voice = sandbox.voice(call_id)
+    while (pitch := voice.dominant_frequency(0.3)) is None:
+        await asyncio.sleep(0.02)
+    return pitch
+
+
+def _near(measured: float | None, expected: float) -> bool:
+    return measured is not None and abs(measured - expected) <= PITCH_TOLERANCE_HZ
 
 
 async def _outbound(report: Report, story: Story, sandbox: Sandbox, client: Client) -> None:
