@@ -262,9 +262,11 @@ async def _listen(frames: Any, *, seconds: float) -> bytes:
 async def _user_hears(sandbox: Sandbox, call_id: str) -> float | None:
     """The pitch the sandbox's user hears, once it hears anything."""
     voice = sandbox.voice(call_id)
-    while (pitch := voice.dominant_frequency(0.3)) is None:
+    for _ in range(int(STEP_TIMEOUT / 0.02)):
+        if (pitch := voice.dominant_frequency(0.3)) is not None:
+            return pitch
         await asyncio.sleep(0.02)
-    return pitch
+    return None
 
 
 def _near(measured: float | None, expected: float) -> bool:
