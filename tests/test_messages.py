@@ -201,7 +201,13 @@ async def test_a_lost_permission_request_is_not_resent(server: ScriptedServer) -
 
 
 async def test_ensure_sends_nothing_when_granted_or_forbidden(server: ScriptedServer) -> None:
-    granted = {**PERMISSIONS, "permission": {"status": "permanent"}}
+    # Granted means the API's start_call allows a call now (PERMISSIONS' start_call is at its
+    # limit: that case is CALLS_LIMITED, see tests/test_permission_decisions.py).
+    granted = {
+        **PERMISSIONS,
+        "permission": {"status": "permanent"},
+        "actions": [{"action_name": "start_call", "can_perform_action": True}],
+    }
     forbidden = {
         **PERMISSIONS,
         "permission": {"status": "no_permission"},

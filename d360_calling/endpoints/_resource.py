@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, TypedDict, TypeVar
 
 from .. import jsonutil
 from ..errors import ValidationError
 from ..middleware.retry import RetryPolicy
-from ..models.converter import converter
+from ..models.converter import converter, explain
 from ..session import Request, Session, Timeout, unreadable_answer
 
 T = TypeVar("T")
@@ -82,16 +83,32 @@ class Resource:
             return timeout
         return self._session.timeout.limited_to(timeout)
 
-    async def _call(self, request: Request, model: type[T]) -> T:
+    async def _call(
+        self,
+        request: Request,
+        model: type[T],
+        *,
+        missing: Callable[[T], str | None] | None = None,
+    ) -> T:
+        """Send `request` and structure the answer as `model`; `missing` may name something
+        the answer must hold beyond its shape (then it is unreadable too)."""
         response = await self._session.send(request)
         try:
             payload = jsonutil.loads(response.body)
         except ValueError as error:
             raise unreadable_answer(request, response.status, f"is not JSON ({error})") from None
+        structured = True
         try:
-            return converter.structure(payload, model)
-        except Exception as error:
-            reason = f"does not have the documented shape ({type(error).__name__})"
-        # Raised outside the except block: the structuring error may quote values (a SIP
-        # password), so it must not ride along as __context__ either.
-        raise unreadable_answer(request, response.status, reason)
+            result = converter.structure(payload, model)
+        except Exception:
+            structured = False
+        if not structured:
+            # Raised outside the except block: the structuring error may quote values (a SIP
+            # password), so it must not ride along as __context__ either. `explain` names the
+            # field and the kinds involved, never the value.
+            reason = f"does not have the documented shape: {explain(payload, model)}"
+            raise unreadable_answer(request, response.status, reason)
+        lacking = None if missing is None else missing(result)
+        if lacking is not None:
+            raise unreadable_answer(request, response.status, f"has no {lacking}")
+        return result

@@ -68,4 +68,10 @@ class Messages(Resource):
     ) -> MessageResult:
         """Send a built message body; not resent once it may have reached the API."""
         request = self._request("POST", PATH, operation, options, json=body, idempotent=False)
-        return await self._call(request, MessageResult)
+        return await self._call(request, MessageResult, missing=_no_message_id)
+
+
+def _no_message_id(result: MessageResult) -> str | None:
+    """An answer without a message id (`"messages": null` or `[]`) tells nothing of the
+    message; its id is what the permission reply quotes."""
+    return None if result.messages else "message id (messages[0].id)"

@@ -9,7 +9,7 @@ from typing import Any, Final, Unpack
 from .. import validation
 from ..errors import ValidationError
 from ..models.messages import EnsureOutcome, EnsureResult, MessageResult
-from ..models.permissions import CallPermissions, PermissionStatus
+from ..models.permissions import CallPermissions
 from ..session import Session
 from ._resource import CallOptions, Resource
 from .messages import MAX_BODY_TEXT, Messages, interactive
@@ -87,12 +87,30 @@ class Permissions(Resource):
     async def ensure(
         self, wa_id: str, body_text: str | None = None, **options: Unpack[CallOptions]
     ) -> EnsureResult:
-        """Make sure a call may be placed: read the permission and, only when it is missing and
-        the API says a request may be sent now, send one. Never sends what the limits forbid."""
+        """Make sure a call may be placed: read the permission and, only when there is none
+        and the API says a request may be sent now, send one. Never sends what the limits
+        forbid.
+
+        Fails closed: the outcome is `ALREADY_GRANTED` only when the status is a grant
+        (`temporary`, `permanent`) and the API's `start_call` action allows a call now. An
+        unknown status (`expired`, `denied`, `pending`, ...) is never a grant; whether to ask
+        again is then the API's `send_call_permission_request` action to decide.
+        """
         permissions = await self.get(wa_id, **options)
-        if permissions.status is not PermissionStatus.NO_PERMISSION:
-            return EnsureResult(EnsureOutcome.ALREADY_GRANTED, permissions)
-        if not permissions.can_request_permission:
-            return EnsureResult(EnsureOutcome.NOT_ALLOWED, permissions)
+        outcome = decide(permissions)
+        if outcome is not EnsureOutcome.REQUESTED:
+            return EnsureResult(outcome, permissions)
         sent = await self.request(wa_id, body_text, **options)
         return EnsureResult(EnsureOutcome.REQUESTED, permissions, sent.message_id)
+
+
+def decide(permissions: CallPermissions) -> EnsureOutcome:
+    """What `ensure` does with a permissions answer (`REQUESTED`: send a request), from the
+    actions the API reports, never from the status alone."""
+    if permissions.has_permission:
+        if permissions.can_start_call:
+            return EnsureOutcome.ALREADY_GRANTED
+        return EnsureOutcome.CALLS_LIMITED  # asking again would not lift a call limit
+    if permissions.can_request_permission:
+        return EnsureOutcome.REQUESTED
+    return EnsureOutcome.NOT_ALLOWED

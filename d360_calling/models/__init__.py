@@ -1,0 +1,93 @@
+"""The SDK's attrs models of the Calling API, and the open enums their fields use.
+
+Every model is frozen and checks its fields at construction (`checks.checked`); the one cattrs
+converter that reads and writes them is `converter.converter`.
+"""
+
+from .calls import (
+    CallAction,
+    CallActionBody,
+    CallActionResult,
+    ConnectResult,
+    FeatureStatus,
+    MediaFeature,
+    SdpType,
+    SessionDescription,
+)
+from .enums import OpenEnum
+from .messages import EnsureOutcome, EnsureResult, MessageContact, MessageRef, MessageResult
+from .permissions import (
+    ActionLimit,
+    CallPermissions,
+    Permission,
+    PermissionAction,
+    PermissionActionName,
+    PermissionStatus,
+)
+from .settings import (
+    AudioCodec,
+    AudioSettings,
+    CallHours,
+    CallIcons,
+    CallIconVisibility,
+    CallingSettings,
+    HolidaySchedule,
+    OperatingHours,
+    PhoneNumberSettings,
+    Restriction,
+    Restrictions,
+    RestrictionType,
+    SettingsUpdateResult,
+    SipServer,
+    SipSettings,
+    SrtpKeyExchangeProtocol,
+    VoicemailAnnouncement,
+    VoicemailAudio,
+    VoicemailSettings,
+    VoicemailTrigger,
+    Weekday,
+)
+
+__all__ = [
+    "ActionLimit",
+    "AudioCodec",
+    "AudioSettings",
+    "CallAction",
+    "CallActionBody",
+    "CallActionResult",
+    "CallHours",
+    "CallIconVisibility",
+    "CallIcons",
+    "CallPermissions",
+    "CallingSettings",
+    "ConnectResult",
+    "EnsureOutcome",
+    "EnsureResult",
+    "FeatureStatus",
+    "HolidaySchedule",
+    "MediaFeature",
+    "MessageContact",
+    "MessageRef",
+    "MessageResult",
+    "OpenEnum",
+    "OperatingHours",
+    "Permission",
+    "PermissionAction",
+    "PermissionActionName",
+    "PermissionStatus",
+    "PhoneNumberSettings",
+    "Restriction",
+    "RestrictionType",
+    "Restrictions",
+    "SdpType",
+    "SessionDescription",
+    "SettingsUpdateResult",
+    "SipServer",
+    "SipSettings",
+    "SrtpKeyExchangeProtocol",
+    "VoicemailAnnouncement",
+    "VoicemailAudio",
+    "VoicemailSettings",
+    "VoicemailTrigger",
+    "Weekday",
+]

@@ -6,6 +6,7 @@ from typing import Self
 
 import attrs
 
+from .checks import checked
 from .enums import OpenEnum
 
 
@@ -33,11 +34,11 @@ class FeatureStatus(OpenEnum):
     DISABLED = "DISABLED"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class SessionDescription:
     """An SDP offer or answer (RFC 8866 text): `connect` sends an offer, `accept` an answer."""
 
-    sdp_type: SdpType
+    sdp_type: SdpType = attrs.field(converter=SdpType)
     sdp: str = attrs.field(repr=lambda sdp: f"<{len(sdp)} chars>")
 
     @classmethod
@@ -51,21 +52,21 @@ class SessionDescription:
         return cls(SdpType.ANSWER, sdp)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class MediaFeature:
     """Call recording or transcription on `connect` / `accept` (purpose and language if on)."""
 
-    status: FeatureStatus
+    status: FeatureStatus = attrs.field(converter=FeatureStatus)
     purpose: str | None = None
     announcement_language: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class CallActionBody:
     """The JSON body of `POST /calling/calls`, `None` fields left out."""
 
     messaging_product: str
-    action: CallAction
+    action: CallAction = attrs.field(converter=CallAction)
     call_id: str | None = None
     to: str | None = None
     session: SessionDescription | None = None
@@ -74,7 +75,7 @@ class CallActionBody:
     transcription: MediaFeature | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class CallActionResult:
     """The answer to `pre_accept`, `accept`, `reject` and `terminate`."""
 
@@ -82,7 +83,7 @@ class CallActionResult:
     messaging_product: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class ConnectResult:
     """The answer to `connect`: the new call's id (`wacid.…`)."""
 

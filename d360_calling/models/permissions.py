@@ -6,15 +6,26 @@ from datetime import datetime
 
 import attrs
 
+from .checks import checked
 from .enums import OpenEnum
 
 
 class PermissionStatus(OpenEnum):
-    """Whether the user allows the business to call: none, for 7 days, or until revoked."""
+    """Whether the user allows the business to call: none, for 7 days, or until revoked.
+
+    Other values (Meta's OpenAPI spec also lists `expired`, `denied` and `pending`) are kept as
+    unknown members and never count as a grant.
+    """
 
     NO_PERMISSION = "no_permission"
     TEMPORARY = "temporary"
     PERMANENT = "permanent"
+
+    @property
+    def grants_calls(self) -> bool:
+        """Whether this status is a permission to call (`temporary` or `permanent`); an
+        unknown status never is."""
+        return self is PermissionStatus.TEMPORARY or self is PermissionStatus.PERMANENT
 
 
 class PermissionActionName(OpenEnum):
@@ -24,15 +35,15 @@ class PermissionActionName(OpenEnum):
     START_CALL = "start_call"
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class Permission:
     """The user's call permission; `expiration_time` is set only for temporary ones."""
 
-    status: PermissionStatus
+    status: PermissionStatus = attrs.field(converter=PermissionStatus)
     expiration_time: datetime | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class ActionLimit:
     """One rolling limit on an action: `limit_expiration_time` is set once it is exhausted."""
 
@@ -47,11 +58,11 @@ class ActionLimit:
         return self.current_usage >= self.max_allowed
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class PermissionAction:
     """An action (start a call, ask for permission), whether it is allowed now, and its limits."""
 
-    action_name: PermissionActionName
+    action_name: PermissionActionName = attrs.field(converter=PermissionActionName)
     can_perform_action: bool
     limits: tuple[ActionLimit, ...] = ()
 
@@ -66,7 +77,7 @@ class PermissionAction:
         return max(times, default=None)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=checked)
 class CallPermissions:
     """A user's call permission and what the business may do with it now."""
 
@@ -88,6 +99,12 @@ class CallPermissions:
     def expires_at(self) -> datetime | None:
         """When a temporary permission runs out."""
         return self.permission.expiration_time
+
+    @property
+    def has_permission(self) -> bool:
+        """Whether the user granted call permission (`temporary` or `permanent`). Limits may
+        still forbid a call now: `can_start_call` says whether one may start."""
+        return self.permission.status.grants_calls
 
     @property
     def can_start_call(self) -> bool:

@@ -303,11 +303,6 @@ BAD_SETTINGS: list[tuple[str, Any, str]] = [
         hours(MONDAY, holidays=[HolidaySchedule(date(2030, 1, 1), "0000", "2359")] * 21),
         "calling.call_hours.holiday_schedule",
     ),
-    (
-        "holiday-str-date",
-        hours(MONDAY, holidays=[HolidaySchedule("2030-01-01", "0000", "2359")]),  # type: ignore[arg-type]
-        "calling.call_hours.holiday_schedule[0].date",
-    ),
 ]
 
 
