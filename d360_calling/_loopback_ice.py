@@ -4,6 +4,10 @@ aioice leaves loopback out of the host addresses it gathers, and looks `get_host
 as a global of `aioice.ice` at each gathering: that global is the one point replaced. The
 replacement asks a context variable, so only code run inside `loopback_gathering()` (and the
 tasks it starts) gathers 127.0.0.1 alone; every other peer in the process is unaffected.
+
+A connection that gathered only 127.0.0.1 also ignores ICE checks from any other address: a
+browser sends checks to our 127.0.0.1 from each of its own addresses, and answering them would
+make aioice send media back to those (peer-reflexive) addresses instead of loopback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import contextvars
 import re
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 LOOPBACK: Final = "127.0.0.1"
 
@@ -36,6 +40,17 @@ def _install() -> None:
 
     setattr(get_host_addresses, _MARK, True)
     aioice.ice.get_host_addresses = get_host_addresses
+
+    connection = aioice.ice.Connection
+    answer_check: Callable[..., None] = connection.request_received
+
+    def request_received(self: Any, message: Any, addr: tuple[str, int], protocol: Any) -> None:
+        local = self.local_candidates
+        if addr[0] != LOOPBACK and local and all(c.host == LOOPBACK for c in local):
+            return  # a loopback-only connection answers loopback only
+        answer_check(self, message, addr, protocol)
+
+    connection.request_received = request_received  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--webhook-url")
     sandbox.add_argument("--webhook-secret")
     sandbox.add_argument("--faults", help='e.g. "429:0.05,503:0.05,latency=200ms:0.1"')
+    sandbox.add_argument(
+        "--phone", action="store_true", help="serve /phone: be the WhatsApp user in a browser"
+    )
 
     settings = commands.add_parser("settings", help="read or change calling settings")
     settings_commands = settings.add_subparsers(dest="action", required=True)
@@ -99,9 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import run_standalone
+    from .sandbox.phone import BROWSER_SWITCHES
+    from .sandbox.server import DEFAULT_PHONE_USER
 
     def ready(sandbox: Any) -> None:
         print(f"sandbox serving the Calling API at {sandbox.base_url}", flush=True)
+        if args.phone:
+            print(f"phone page (you are WhatsApp user {DEFAULT_PHONE_USER}): {sandbox.phone_url}")
+            if args.webhook_url is None:
+                print("no --webhook-url: calls from the page will reach no bot")
+            print(f"the browser must offer 127.0.0.1 to WebRTC: {BROWSER_SWITCHES}", flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
@@ -113,6 +123,7 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
                 webhook_secret=args.webhook_secret,
                 faults_spec=args.faults,
                 on_ready=ready,
+                phone=args.phone,
             )
         )
     return 0

@@ -8,7 +8,7 @@ import json
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,9 @@ from d360_calling.sandbox.validation import (
     parse_settings,
 )
 
+if TYPE_CHECKING:
+    from d360_calling.sandbox.phone.hub import PhoneHub
+
 API_KEY_HEADER = "D360-API-KEY"
 """The header 360dialog authenticates with (API reference, §1.0)."""
 
@@ -32,6 +35,9 @@ SLOW_BODY_CHUNKS = 10
 
 _NO_BODY = object()
 """Marks a request body that is not JSON."""
+
+OUTCOME_LENGTH = 160
+"""Characters of an error's text the /phone page's log shows."""
 
 
 def _json(body: object) -> bytes:
@@ -49,8 +55,17 @@ def _json_response(
 class SandboxApp:
     """The HTTP face of an `Engine`: one handler per route, one pipeline for all of them."""
 
-    def __init__(self, engine: Engine, *, api_key: str, faults: FaultPlan, stats: Stats) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        api_key: str,
+        faults: FaultPlan,
+        stats: Stats,
+        phone: PhoneHub | None = None,
+    ) -> None:
         self.engine = engine
+        self.phone = phone
         self.api_key = api_key
         self.faults = faults
         self.stats = stats
@@ -64,6 +79,8 @@ class SandboxApp:
         self.app.router.add_get("/calling/settings", self._get_settings)
         self.app.router.add_post("/calling/settings", self._update_settings)
         self.app.router.add_post("/messages", self._messages)
+        if phone is not None:
+            phone.add_routes(self.app)
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -107,7 +124,7 @@ class SandboxApp:
         return await self._serve(
             request,
             "messages.send",
-            lambda: self.engine.send_message(parse_message(self._require_json(body))),
+            lambda: self.engine.send_message(parse_message(self._require_json(body)), body),
         )
 
     # -- the pipeline ---------------------------------------------------------------------
@@ -143,6 +160,15 @@ class SandboxApp:
         return body
 
     async def _serve(
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
+    ) -> web.StreamResponse:
+        """Answer the request, and tell the /phone page's log what came of it."""
+        response = await self._answer(request, operation, run)
+        if self.phone is not None:
+            self.phone.api_request(operation, _outcome(request, response))
+        return response
+
+    async def _answer(
         self, request: web.Request, operation: str, run: Callable[[], JsonObject]
     ) -> web.StreamResponse:
         """Count, maybe fault, authenticate, apply, answer (maybe corrupted)."""
@@ -234,6 +260,27 @@ class SandboxApp:
             await response.write(body[start : start + step])
         await response.write_eof()
         return response
+
+
+def _outcome(request: web.Request, response: web.StreamResponse) -> str:
+    """What the bot got, for people: "200", "400 (#100) Invalid parameter: …", "connection
+    dropped"."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return "connection dropped"
+    body = response.body if isinstance(response, web.Response) else None
+    if response.status < 400 or not isinstance(body, bytes):
+        return str(response.status)
+    try:
+        decoded = json.loads(body)
+        error = decoded.get("error") or decoded["meta"]
+        text = str(error.get("message") or error.get("developer_message"))
+        details = (error.get("error_data") or {}).get("details")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return str(response.status)
+    if details and details != text:
+        text = f"{text}: {details}"
+    return f"{response.status} {text}"[:OUTCOME_LENGTH]
 
 
 def _abort(request: web.Request) -> None:

@@ -17,6 +17,7 @@ from d360_calling.sandbox.voices import Voices
 
 if TYPE_CHECKING:
     from d360_calling.sandbox.peer import UserPeer
+    from d360_calling.sandbox.phone.hub import PhoneHub
 from d360_calling.sandbox.webhooks import (
     BusinessPhone,
     Deliverer,
@@ -42,9 +43,15 @@ class Engine:
         self.deliverer = deliverer
         self.phone = phone
         self.voices = Voices()
+        self.hub: PhoneHub | None = None
+        """The /phone page's hub, told of every call change and message (`Sandbox(phone=True)`)."""
 
     def _name(self, wa_id: str) -> str:
         return self.state.user(wa_id).name
+
+    def _changed(self, call: Call) -> None:
+        if self.hub is not None:
+            self.hub.call_changed(call)
 
     def _terminate(self, call: Call) -> JsonObject:
         return terminate_webhook(self.phone, call, self._name(call.wa_id))
@@ -54,6 +61,7 @@ class Engine:
         expired = self.state.expire(self.clock.now())
         for call in expired:
             self.voices.ended(call.id)
+            self._changed(call)
         if expired:
             self.deliverer.enqueue(*(self._terminate(call) for call in expired))
 
@@ -63,6 +71,7 @@ class Engine:
         """`POST /calling/calls`: apply the action, queue its webhooks, return the body."""
         now = self.clock.now()
         call = self.state.apply(action, now)
+        self._changed(call)
         if action.action == "connect":
             self.deliverer.enqueue(status_webhook(self.phone, call, "RINGING", now))
             return {"messaging_product": "whatsapp", "calls": [{"id": call.id}]}
@@ -87,9 +96,11 @@ class Engine:
         self.state.update_settings(calling)
         return {"success": True}
 
-    def send_message(self, message: OutboundMessage) -> JsonObject:
-        """`POST /messages`."""
+    def send_message(self, message: OutboundMessage, body: object = None) -> JsonObject:
+        """`POST /messages` (`body`, the request's JSON, is what the /phone page shows)."""
         message_id = self.state.send_message(message, self.clock.now())
+        if self.hub is not None:
+            self.hub.message_sent(message_id, message, body)
         return {
             "messaging_product": "whatsapp",
             "contacts": [{"input": message.to, "wa_id": message.to}],
@@ -107,10 +118,12 @@ class Engine:
         deeplink_payload: str | None,
         name: str | None,
         voice: UserPeer | None = None,
+        page: bool = False,
     ) -> str:
         """The user calls; the connect webhook (and an automatic callback grant) is delivered.
 
-        With a `voice` (a real peer whose offer is `sdp`) the bot's answer is applied to it.
+        With a `voice` (a real peer whose offer is `sdp`) the bot's answer is applied to it;
+        with `page` the call is the /phone page's, which gets the bot's answer.
         """
         if not is_wa_id(wa_id):
             raise ValueError(f"a WhatsApp ID is ASCII digits, got {wa_id!r}")
@@ -121,6 +134,9 @@ class Engine:
         call = self.state.ring(wa_id, sdp, now, cta=cta_payload, deeplink=deeplink_payload)
         if voice is not None:
             self.voices.adopt(call.id, voice)
+        if page and self.hub is not None:
+            self.hub.adopt(call.id)
+        self._changed(call)
         payloads = [connect_webhook(self.phone, call, self._name(wa_id), now)]
         callback = self.state.settings.get("callback_permission_status") == "ENABLED"
         if callback and self.state.permission(wa_id, now) is PermissionStatus.NO_PERMISSION:
@@ -141,16 +157,20 @@ class Engine:
         await self.deliverer.enqueue(*payloads)
         return call.id
 
-    async def user_answers(self, call_id: str, *, tone_hz: float | None = None) -> None:
+    async def user_answers(
+        self, call_id: str, *, tone_hz: float | None = None, sdp: str | None = None
+    ) -> None:
         """The user picks up a business-initiated call: ACCEPTED, then connect with the answer
-        (a real peer's, saying `tone_hz`, when a tone is given; else the static sample)."""
+        (a real peer's, saying `tone_hz`, when a tone is given; else `sdp`, the /phone page's,
+        or the static sample)."""
         self.expire()
-        answer = ANSWER_SDP
+        answer = ANSWER_SDP if sdp is None else sdp
         call = self.state.calls.get(call_id)
         if tone_hz is not None and call is not None and call.active:
             answer = await self.voices.answer(call_id, call.offer_sdp, tone_hz)
         now = self.clock.now()
         call = self.state.user_answers(call_id, now, answer)
+        self._changed(call)
         await self.deliverer.enqueue(
             status_webhook(self.phone, call, "ACCEPTED", now),
             connect_webhook(self.phone, call, self._name(call.wa_id), now),
@@ -162,6 +182,7 @@ class Engine:
         now = self.clock.now()
         call = self.state.user_rejects(call_id, now)
         self.voices.ended(call.id)
+        self._changed(call)
         await self.deliverer.enqueue(
             status_webhook(self.phone, call, "REJECTED", now), self._terminate(call)
         )
@@ -171,6 +192,7 @@ class Engine:
         self.expire()
         call = self.state.user_hangs_up(call_id, self.clock.now())
         self.voices.ended(call.id)
+        self._changed(call)
         await self.deliverer.enqueue(self._terminate(call))
 
     async def user_answers_permission(self, wa_id: str, *, accept: bool, permanent: bool) -> None:
@@ -196,7 +218,7 @@ class Engine:
         )
 
     async def user_taps_call_button(
-        self, message_id: str, *, sdp: str, voice: UserPeer | None = None
+        self, message_id: str, *, sdp: str, voice: UserPeer | None = None, page: bool = False
     ) -> str:
         """The user taps a voice_call button: a call carrying the button's payload."""
         message = self.state.messages.get(message_id)
@@ -213,4 +235,5 @@ class Engine:
             deeplink_payload=None,
             name=None,
             voice=voice,
+            page=page,
         )

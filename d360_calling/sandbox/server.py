@@ -16,9 +16,11 @@ from d360_calling.sandbox.engine import Engine
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.faults import FaultPlan
 from d360_calling.sandbox.limits import Limits
+from d360_calling.sandbox.phone.hub import PhoneHub
 from d360_calling.sandbox.sdp import OFFER_SDP
 from d360_calling.sandbox.state import Call, CallingState, PermissionStatus
 from d360_calling.sandbox.stats import Stats
+from d360_calling.sandbox.validation import is_wa_id
 from d360_calling.sandbox.webhooks import (
     BusinessPhone,
     Deliverer,
@@ -35,12 +37,17 @@ log = logging.getLogger(__name__)
 DEFAULT_TONE_HZ: Final = 440.0
 """What a sandbox user with `media=True` says unless told otherwise."""
 
+DEFAULT_PHONE_USER: Final = "14155550123"
+"""The WhatsApp user the /phone page is, unless told otherwise."""
+
 
 class Sandbox:
     """An in-memory Calling API on a local port, with webhooks, limits and fault injection.
 
     Calling is ENABLED in a fresh sandbox (the real default is DISABLED) so a test can place
     calls at once; pass `calling_enabled=False` or update the settings to test 138000.
+    With `phone=True` it also serves the /phone page (`phone_url`), where a person in a browser
+    is the WhatsApp user `phone_user`: calls the bot, answers it, taps its buttons.
     """
 
     def __init__(
@@ -60,9 +67,13 @@ class Sandbox:
         business_number: str = "15550001234",
         phone_number_id: str = "100000000000001",
         waba_id: str = "200000000000001",
+        phone: bool = False,
+        phone_user: str = DEFAULT_PHONE_USER,
     ) -> None:
         if signature not in ("360dialog", "meta"):
             raise ValueError(f'signature must be "360dialog" or "meta", got {signature!r}')
+        if not is_wa_id(phone_user):
+            raise ValueError(f"phone_user is a WhatsApp ID (ASCII digits), got {phone_user!r}")
         self.clock = clock or SandboxClock()
         self.limits = limits or Limits()
         self.faults = faults or FaultPlan()
@@ -76,9 +87,16 @@ class Sandbox:
             scheme=signature,
             delivery=delivery or WebhookDelivery(),
         )
-        phone = BusinessPhone(business_number, phone_number_id, waba_id)
-        self._engine = Engine(self._state, self.clock, self._deliverer, phone)
-        self._app = SandboxApp(self._engine, api_key=api_key, faults=self.faults, stats=self.stats)
+        business = BusinessPhone(business_number, phone_number_id, waba_id)
+        self._engine = Engine(self._state, self.clock, self._deliverer, business)
+        self._hub: PhoneHub | None = None
+        if phone:
+            self._hub = PhoneHub(self._engine, wa_id=phone_user, host=host)
+            self._engine.hub = self._hub
+            self._deliverer.on_posted = self._hub.webhook_posted
+        self._app = SandboxApp(
+            self._engine, api_key=api_key, faults=self.faults, stats=self.stats, phone=self._hub
+        )
         self._runner: web.AppRunner | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._bound_port: int | None = None
@@ -90,6 +108,8 @@ class Sandbox:
         if self._runner is not None:
             raise RuntimeError("the sandbox is already running")
         self._app.closing.clear()
+        if self._hub is not None:
+            self._hub.start()
         await self._deliverer.start()
         runner = web.AppRunner(self._app.app, access_log=None)
         await runner.setup()
@@ -110,6 +130,8 @@ class Sandbox:
             self._unsubscribe()
             self._unsubscribe = None
         self._app.closing.set()
+        if self._hub is not None:
+            await self._hub.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner, self._bound_port = None, None
@@ -136,6 +158,13 @@ class Sandbox:
         if self._bound_port is None:
             raise RuntimeError("the sandbox is not running; use `async with Sandbox(...)`")
         return f"http://{self._host}:{self._bound_port}"
+
+    @property
+    def phone_url(self) -> str:
+        """ "http://HOST:PORT/phone", the page of a sandbox made with `phone=True`."""
+        if self._hub is None:
+            raise RuntimeError("this sandbox has no phone page; make it with phone=True")
+        return f"{self.base_url}/phone"
 
     @property
     def port(self) -> int:
@@ -272,8 +301,9 @@ async def run_standalone(
     faults_spec: str | None = None,
     signature: SignatureScheme = "360dialog",
     on_ready: Callable[[Sandbox], None] | None = None,
+    phone: bool = False,
 ) -> None:
-    """Serve a sandbox until cancelled (`python -m d360_calling sandbox`)."""
+    """Serve a sandbox until cancelled (`python -m d360_calling sandbox [--phone]`)."""
     faults = FaultPlan.parse(faults_spec) if faults_spec else None
     async with Sandbox(
         api_key,
@@ -283,6 +313,7 @@ async def run_standalone(
         host=host,
         port=port,
         faults=faults,
+        phone=phone,
     ) as sandbox:
         log.info("sandbox serving the Calling API at %s", sandbox.base_url)
         if on_ready is not None:

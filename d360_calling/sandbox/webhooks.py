@@ -9,7 +9,8 @@ import hmac
 import json
 import logging
 import random
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import aiohttp
 import attrs
@@ -162,6 +163,28 @@ def permission_reply_webhook(
     return _envelope(phone, "messages", {"contacts": _contacts(name, wa_id), "messages": [message]})
 
 
+def describe_webhook(payload: JsonObject) -> str:
+    """A webhook in a few words, for people: "calls connect", "calls terminate COMPLETED 12 s",
+    "calls status RINGING", "messages call_permission_reply accept"."""
+    try:
+        change = payload["entry"][0]["changes"][0]
+        value: dict[str, Any] = change["value"]
+        if value.get("calls"):
+            call = value["calls"][0]
+            words = ["calls", call.get("event"), call.get("status")]
+            if "duration" in call:
+                words.append(f"{call['duration']} s")
+        elif value.get("statuses"):
+            words = ["calls status", value["statuses"][0].get("status")]
+        else:
+            interactive = value["messages"][0].get("interactive", {})
+            kind = interactive.get("type")
+            words = ["messages", kind, (interactive.get(kind) or {}).get("response")]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return "webhook"
+    return " ".join(str(word) for word in words if word)
+
+
 def signature_header(body: bytes, secret: str, scheme: SignatureScheme) -> tuple[str, str]:
     """The header name and value that sign `body` with HMAC-SHA256 under `scheme`."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -201,6 +224,8 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self.delivered: list[JsonObject] = []
         self.failures: list[DeliveryFailure] = []
+        self.on_posted: Callable[[JsonObject, str], None] | None = None
+        """Told each payload and its outcome ("200", "HTTP 500", an error, "recorded")."""
 
     async def start(self) -> None:
         """Open the HTTP session (when there is a URL) and start the delivery task."""
@@ -256,9 +281,14 @@ class Deliverer:
                 self._idle.set()
 
     async def _post(self, payload: JsonObject) -> None:
+        outcome = await self._send(payload)
+        if self.on_posted is not None:
+            self.on_posted(payload, outcome)
+
+    async def _send(self, payload: JsonObject) -> str:
         self.delivered.append(payload)
         if self._session is None or self._url is None:
-            return
+            return "recorded (no webhook URL)"
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
         if self._secret is not None:
@@ -269,8 +299,10 @@ class Deliverer:
                 await response.read()
                 if response.status >= 300:
                     self._fail(payload, f"HTTP {response.status}")
+                return str(response.status)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             self._fail(payload, f"{type(error).__name__}: {error}")
+            return f"failed: {type(error).__name__}"
 
     def _fail(self, payload: JsonObject, error: str) -> None:
         log.warning("sandbox webhook delivery to %s failed: %s", self._url, error)
