@@ -3,6 +3,7 @@ with aiohttp 3.14."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses as Aioresponses
 
-from d360_calling import Client
+from d360_calling import Client, jsonutil
 
 from .support.backends import Backend, MockBackend, ServerBackend, calling_default
 from .support.clients import make_client
@@ -18,6 +19,19 @@ from .support.samples import API_KEY, DEFAULT_BASE_URL
 from .support.server import ScriptedServer
 
 __all__ = ["API_KEY"]
+
+
+JSON_BACKEND = os.environ.get("D360_JSON_BACKEND", jsonutil.BACKEND)
+"""Which JSON backend the suite runs on: the installed default, or `D360_JSON_BACKEND=json` to
+run without the `speedups` extra's orjson (CI runs the JSON-heavy tests both ways)."""
+
+
+@pytest.fixture(autouse=True)
+def json_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+    dumps, loads = jsonutil.BACKENDS[JSON_BACKEND]
+    monkeypatch.setattr(jsonutil, "dumps", dumps)
+    monkeypatch.setattr(jsonutil, "loads", loads)
+    return JSON_BACKEND
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ itself: it becomes a `MalformedEvent` and the rest of the delivery is still read
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import attrs
 
+from d360_calling import jsonutil
 from d360_calling.models.calls import SdpType, SessionDescription
 from d360_calling.models.converter import converter
 from d360_calling.models.enums import OpenEnum
@@ -522,13 +522,10 @@ def parse(
     """
     if isinstance(body, bytes | bytearray | str):
         try:
-            document = json.loads(body)
-        except RecursionError:
-            raise WebhookError(
-                "body: JSON nested too deeply", problem="JSON nested too deeply"
-            ) from None
+            document = jsonutil.loads(body)
         except ValueError as exc:
-            raise WebhookError(f"body: not JSON ({exc})", problem=f"not JSON ({exc})") from None
+            problem = str(exc) if str(exc) == jsonutil.TOO_DEEP else f"not JSON ({exc})"
+            raise WebhookError(f"body: {problem}", problem=problem) from None
     else:
         document = body
     if not isinstance(document, Mapping):
