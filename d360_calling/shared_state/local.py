@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from .primitives import (
     DEFAULT_MAX_ENTRIES,
@@ -66,6 +67,10 @@ class LocalState:
 
     async def first_time(self, key: str, ttl: float) -> bool:
         return self.first_time_now(key, ttl)
+
+    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
+        """`first_time` per key (so a subclass that overrides `first_time` sees each one)."""
+        return [await self.first_time(key, ttl) for key in keys]
 
     def first_time_now(self, key: str, ttl: float) -> bool:
         """`first_time` without awaiting."""

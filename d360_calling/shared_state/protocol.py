@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
@@ -64,6 +65,10 @@ class SharedState(Protocol):
 
     async def first_time(self, key: str, ttl: float) -> bool:
         """Record a webhook event key; `True` the first time within `ttl` seconds."""
+        ...
+
+    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
+        """`first_time` for each of a delivery's keys, in order, in one round trip."""
         ...
 
     async def forget(self, key: str) -> None:

@@ -6,6 +6,11 @@ and successes only touch Redis while the budget is below full. Every Redis call 
 timeout; when Redis is slow or down the state falls back to its in-process twin and logs one
 warning per outage (fail-open: a live call must never fail or stall because the shared store
 did). Dedupe can fail closed instead, so a receiver answers 503 and the platform redelivers.
+
+It runs on one Redis (`redis.asyncio.Redis`) or a Redis Cluster (`redis.asyncio.RedisCluster`,
+redis-py 8 or later for its pub/sub): every key carries the prefix's hash tag, so an account's
+keys share one slot and each script touches one slot only; the gate's channel is a plain
+PUBLISH (which a cluster sends to every node), passed to the script as an argument, not a key.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from ..errors import ValidationError
 from .local import LocalState
 from .protocol import BudgetLimits, SharedStateUnavailable
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
 
 logger = logging.getLogger("d360_calling.shared_state")
 
@@ -33,6 +39,8 @@ DEFAULT_TIMEOUT: Final = 0.1
 COOL_DOWN: Final = 1.0
 """After a failed Redis call, calls go straight to the local state this long (or until the gate
 listener reconnects), so an unreachable Redis costs one timeout, not one per request."""
+CONNECT_TIMEOUT: Final = 1.0
+"""The bound on a client's first connection (a cluster client's includes its slot map)."""
 BUDGET_TTL_MS: Final = 10 * 60 * 1000
 """A budget left alone this long is forgotten (absent means full), so memory stays bounded."""
 MAX_KEY_LENGTH: Final = 200
@@ -45,7 +53,7 @@ local wanted = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if wanted > current then
   redis.call('SET', KEYS[1], tostring(wanted), 'PX', ARGV[1])
-  redis.call('PUBLISH', KEYS[2], ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
 end
 return 'ok'
 """
@@ -95,33 +103,55 @@ end
 return tostring(tokens)
 """
 
+_DEDUPE: Final = """
+local fresh = {}
+for i, key in ipairs(KEYS) do
+  fresh[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[1]) and 1 or 0
+end
+return fresh
+"""
+
 
 def default_prefix(api_key: str | None = None) -> str:
-    """`d360:` and a fingerprint of the account's API key (never the key itself)."""
+    """`d360:` and a fingerprint of the account's API key (never the key itself), the
+    fingerprint as the hash tag: `d360:{0123456789abcdef}`."""
     key = api_key if api_key is not None else os.environ.get("D360_API_KEY")
     if not key:
-        return "d360:default"
-    return "d360:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        return "d360:{default}"
+    return "d360:{" + hashlib.sha256(key.encode()).hexdigest()[:16] + "}"
+
+
+def hash_tagged(prefix: str) -> str:
+    """`prefix` if it holds a Redis Cluster hash tag (`{...}`), else `{prefix}`: all the keys
+    under it then share one slot."""
+    start = prefix.find("{")
+    if start >= 0 and prefix.find("}", start + 1) > start + 1:
+        return prefix
+    return "{" + prefix + "}"
 
 
 class RedisState:
     """Shared state in Redis with an in-process fallback; give every worker's `Client` and
     `Receiver` one (each its own instance, on the same Redis and prefix).
 
-    `prefix` namespaces the keys (default: a fingerprint of `api_key` or `$D360_API_KEY`);
-    `timeout` bounds every Redis call; `dedupe_fail_closed=True` makes webhook dedupe raise
-    `SharedStateUnavailable` instead of falling back while Redis is down.
+    `redis` is a `redis.asyncio.Redis` or `RedisCluster`. `prefix` namespaces the keys
+    (default: a fingerprint of `api_key` or `$D360_API_KEY`) and is wrapped in a hash tag
+    unless it has one (`"hooks"` becomes `"{hooks}"`). `timeout` bounds every Redis call;
+    `dedupe_fail_closed=True` makes webhook dedupe raise `SharedStateUnavailable` instead of
+    falling back while Redis is down.
     """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         prefix: str | None = None,
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         dedupe_fail_closed: bool = False,
     ) -> None:
+        if not hasattr(redis, "pubsub"):
+            raise ValidationError("redis", "a RedisCluster needs redis-py 8 or later (pub/sub)")
         self._redis = redis
         self._explicit_prefix = prefix is not None or api_key is not None
         self._use_prefix(prefix if prefix is not None else default_prefix(api_key))
@@ -134,19 +164,21 @@ class RedisState:
         self._bucket_return = redis.register_script(_BUCKET_RETURN)
         self._budget_fail = redis.register_script(_BUDGET_FAIL)
         self._budget_earn = redis.register_script(_BUDGET_EARN)
+        self._dedupe = redis.register_script(_DEDUPE)
         self._budget_mirror: float | None = None
         self._unearned = 0
         self._earning: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._down = False
         self._retry_at = 0.0
+        self._initialized = False
         self._closed = False
 
     def __repr__(self) -> str:
         return f"RedisState(prefix={self.prefix!r}, down={self._down})"
 
     def _use_prefix(self, prefix: str) -> None:
-        self.prefix = prefix
+        self.prefix = prefix = hash_tagged(prefix)
         self._gate_key = f"{prefix}:gate"
         self._gate_channel = f"{prefix}:gate:events"
         self._bucket_key = f"{prefix}:bucket"
@@ -172,7 +204,7 @@ class RedisState:
         self.local.close_gate_now(seconds)
         millis = str(max(1, round(seconds * 1000)))
         await self._shared(
-            lambda: self._gate_close(keys=[self._gate_key, self._gate_channel], args=[millis]),
+            lambda: self._gate_close(keys=[self._gate_key], args=[millis, self._gate_channel]),
             None,
         )
 
@@ -182,7 +214,8 @@ class RedisState:
         while not self._closed:
             pubsub = self._redis.pubsub()
             try:
-                async with asyncio.timeout(self.timeout * 5):
+                async with asyncio.timeout(max(self.timeout * 5, CONNECT_TIMEOUT)):
+                    await self._redis.initialize()  # a cluster's pub/sub needs its slot map
                     await pubsub.subscribe(self._gate_channel)
                     remaining = await self._gate_read(keys=[self._gate_key])
                 self.local.close_gate_now(float(remaining) / 1000)
@@ -252,17 +285,21 @@ class RedisState:
     # -- webhook dedupe ------------------------------------------------------------------------
 
     async def first_time(self, key: str, ttl: float) -> bool:
-        key = _short(key)
-        millis = max(1, round(ttl * 1000))
-        reply = await self._shared(
-            lambda: self._redis.set(f"{self.prefix}:dedupe:{key}", b"1", nx=True, px=millis),
-            _MISSING,
-        )
+        return (await self.first_times([key], ttl))[0]
+
+    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
+        """Record a delivery's keys with one script call (one round trip, one slot)."""
+        if not keys:
+            return []
+        short = [_short(key) for key in keys]
+        names = [f"{self.prefix}:dedupe:{key}" for key in short]
+        millis = str(max(1, round(ttl * 1000)))
+        reply = await self._shared(lambda: self._dedupe(keys=names, args=[millis]), _MISSING)
         if reply is _MISSING:
             if self.dedupe_fail_closed:
                 raise SharedStateUnavailable("Redis is unavailable and dedupe fails closed")
-            return self.local.first_time_now(key, ttl)
-        return bool(reply)
+            return [self.local.first_time_now(key, ttl) for key in short]
+        return [bool(fresh) for fresh in reply]
 
     async def forget(self, key: str) -> None:
         key = _short(key)
@@ -273,10 +310,15 @@ class RedisState:
 
     async def _shared(self, call: Callable[[], Awaitable[T]], fallback: Any) -> Any:
         """One Redis call within the timeout; `fallback` (and one warning) if it fails, and at
-        once while cooling down after a failure."""
+        once while cooling down after a failure. The client's first connection has its own,
+        longer bound: a cluster client then fetches the slot map (30-70 ms on loopback)."""
         if self._down and time.monotonic() < self._retry_at:
             return fallback
         try:
+            if not self._initialized:
+                async with asyncio.timeout(max(self.timeout, CONNECT_TIMEOUT)):
+                    await self._redis.initialize()
+                self._initialized = True
             async with asyncio.timeout(self.timeout):
                 result = await call()
         except asyncio.CancelledError:

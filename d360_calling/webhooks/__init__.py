@@ -21,7 +21,7 @@ from .events import (
     WebhookErrorDetail,
 )
 from .parse import parse, to_envelope
-from .receiver import SECRET_ENV, Receiver
+from .receiver import SECRET_ENV, Receiver, Reply
 from .router import IncomingCall, Router
 from .verify import sign, verify
 
@@ -42,6 +42,7 @@ __all__ = [
     "PermissionResponse",
     "Receiver",
     "ReceiverClosedError",
+    "Reply",
     "ResponseSource",
     "Router",
     "SettingsUpdate",

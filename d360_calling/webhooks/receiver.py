@@ -1,9 +1,13 @@
-"""`Receiver`: an aiohttp.web endpoint that acknowledges at once and runs handlers in a task group.
+"""`Receiver`: the webhook endpoint, acknowledging at once and running handlers in a task group.
 
-360dialog wants a 200 within about 250 ms, and a connect must be answered within seconds, so the
-handler only verifies, parses and dedupes before answering; the router's handlers run in a
-`TaskGroup` owned by the receiver. A failing handler is logged and never reaches the others;
+360dialog wants a 200 within about 250 ms, and a connect must be answered within seconds, so a
+delivery is only verified, parsed and deduped before it is answered; the router's handlers run in
+a `TaskGroup` owned by the receiver. A failing handler is logged and never reaches the others;
 `aclose()` waits for running handlers up to `shutdown_timeout`, then cancels them.
+
+One framework-neutral core, `Receiver.receive(body, headers) -> Reply`, does the work; the
+`aiohttp.web` handler (`receiver.handler`, `receiver.app`) and the pure ASGI app
+(`receiver.asgi`, for uvicorn, Starlette or FastAPI) only carry bytes to it and its reply back.
 """
 
 from __future__ import annotations
@@ -12,17 +16,18 @@ import asyncio
 import logging
 import os
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from ..client import Client
 from ..errors import ValidationError
 from ..shared_state import LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
+from .asgi import ReceiverASGI
 from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import CallConnect, Event, MalformedEvent
 from .parse import parse
@@ -37,6 +42,21 @@ SECRET_ENV = "D360_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 _READ_CHUNK = 64 * 1024
 
 
+class Reply(NamedTuple):
+    """What to answer a delivery with: an HTTP status and a short plain-text body."""
+
+    status: int
+    text: str
+
+
+_OK = Reply(200, "ok")
+_CLOSED = Reply(503, "shutting down")
+_TOO_LARGE = Reply(413, "body too large")
+_BAD_SIGNATURE = Reply(401, "bad signature")
+_MALFORMED = Reply(400, "malformed webhook")
+_DEFERRED = Reply(503, "try again later")
+
+
 class _TooLarge(Exception):
     """The body passed the receiver's cap while it was being read."""
 
@@ -46,8 +66,10 @@ class Receiver:
 
     Every delivery must be signed with `secret` (or `$D360_WEBHOOK_SECRET`); a receiver without
     one refuses to construct, and accepting unsigned deliveries takes `verify=False`, which is
-    logged as a warning. Use `receiver.app` as a whole application, or mount `receiver.handler`
-    on your own and `await receiver.aclose()` on shutdown; the body cap holds either way.
+    logged as a warning. Serve `receiver.app` (aiohttp) or `receiver.asgi` (uvicorn, Starlette,
+    FastAPI) as a whole application, or mount `receiver.handler` or `receiver.asgi` in your own
+    and `await receiver.aclose()` on shutdown; any other framework awaits
+    `receiver.receive(body, headers)` and answers with its `Reply`. The body cap holds each way.
 
     Connects older than `max_connect_age` seconds are dropped (the user has hung up by then);
     `None` keeps them all. Repeated deliveries are dropped for `dedupe_ttl` seconds (the
@@ -86,6 +108,7 @@ class Receiver:
         self._stopping = asyncio.Event()
         self._closed = False
         self._app: web.Application | None = None
+        self._asgi: ReceiverASGI | None = None
 
     def __repr__(self) -> str:
         secret = "'***'" if self._secret else "None"
@@ -93,7 +116,7 @@ class Receiver:
 
     @property
     def app(self) -> web.Application:
-        """An application serving only the webhook path; closing it closes the receiver."""
+        """An aiohttp application serving only the webhook path; closing it closes the receiver."""
         if self._app is None:
             app = web.Application(client_max_size=self.max_body_size)
             app.router.add_post(self.path, self.handler)
@@ -101,46 +124,78 @@ class Receiver:
             self._app = app
         return self._app
 
+    @property
+    def asgi(self) -> ReceiverASGI:
+        """A pure ASGI app serving `POST {path}`; its lifespan shutdown closes the receiver.
+
+        Mounted in another app (`fastapi_app.mount("/hooks", receiver.asgi)`) it gets no
+        lifespan events: close the receiver from that app's lifespan (`await receiver.aclose()`).
+        """
+        if self._asgi is None:
+            self._asgi = ReceiverASGI(self)
+        return self._asgi
+
     async def handler(self, request: web.Request) -> web.Response:
-        """Acknowledge a delivery: 200 once it is verified and parsed, before handlers run."""
+        """The aiohttp.web handler: `receive` over the request's body stream."""
+        body = _read_at_most(request.content, self.max_body_size + 1)
+        reply = await self.receive(body, request.headers)
+        return web.Response(status=reply.status, text=reply.text)
+
+    async def receive(
+        self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
+    ) -> Reply:
+        """Answer one delivery, whatever serves it: read at most the cap, verify, parse, dedupe,
+        start the handlers; the reply is 200 before they run.
+
+        `body` is the raw body, or its chunks as they arrive (reading stops once they pass
+        `max_body_size`: 413, never read whole); `headers` any mapping, names in any case.
+        401 is a bad signature, 400 a body that is not a webhook envelope, 503 a receiver
+        shutting down or dedupe failing closed (the platform delivers again later).
+        """
         if self._closed:
-            return web.Response(status=503, text="shutting down")
+            return _CLOSED
         try:
-            body = await self._read_capped(request)
+            raw = await self._read_capped(body, headers)
         except _TooLarge:
             self.stats["too_large"] += 1
-            return web.Response(status=413, text="body too large")
+            return _TOO_LARGE
         if self._secret is not None:
             try:
-                verify_signature(body, request.headers, self._secret)
+                verify_signature(raw, headers, self._secret)
             except SignatureError as error:
                 self.stats["bad_signature"] += 1
                 logger.warning("webhook refused: %s", error)
-                return web.Response(status=401, text="bad signature")
+                return _BAD_SIGNATURE
         try:
-            events = parse(body)
+            events = parse(raw)
         except WebhookError as error:
             self.stats["malformed"] += 1
             logger.warning("webhook refused: %s", error)
-            return web.Response(status=400, text="malformed webhook")
+            return _MALFORMED
         try:
             await self.dispatch(events)
         except (SharedStateUnavailable, ReceiverClosedError) as error:
             # Dedupe fails closed, or we are shutting down: the platform delivers again later.
             logger.warning("webhook deferred: %s", error)
-            return web.Response(status=503, text="try again later")
-        return web.Response(text="ok")
+            return _DEFERRED
+        return _OK
 
-    async def _read_capped(self, request: web.Request) -> bytes:
-        """The body, read from the stream up to the cap whatever the serving app allows: a
-        larger body is refused after at most cap + 1 bytes, never read whole."""
+    async def _read_capped(
+        self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
+    ) -> bytes:
+        """The body, refused (`_TooLarge`) once it passes the cap: at once when its declared
+        length does, else as soon as the chunks read so far do, never reading the rest."""
         cap = self.max_body_size
-        length = request.content_length
+        length = _declared_length(headers)
         if length is not None and length > cap:
             raise _TooLarge
+        if isinstance(body, bytes):
+            if len(body) > cap:
+                raise _TooLarge
+            return body
         chunks: list[bytes] = []
         size = 0
-        while chunk := await request.content.read(min(_READ_CHUNK, cap + 1 - size)):
+        async for chunk in body:
             size += len(chunk)
             if size > cap:
                 raise _TooLarge
@@ -150,14 +205,17 @@ class Receiver:
     async def dispatch(self, events: list[Event]) -> None:
         """Start the handlers for new events (duplicates and stale connects are dropped).
 
-        Raises `ReceiverClosedError` once `aclose()` has begun; an event whose key was recorded
-        but whose handlers could not start is forgotten again, so its redelivery is handled.
+        The delivery's keys are recorded in one call to the shared state (one round trip to
+        Redis). Raises `ReceiverClosedError` once `aclose()` has begun; events whose keys were
+        recorded but whose handlers could not start are forgotten again, so their redelivery
+        is handled.
         """
         group = await self._task_group()
-        for event in events:
-            self.stats["events"] += 1
-            key = event.dedupe_key
-            if not await self.shared_state.first_time(key, self.dedupe_ttl):
+        self.stats["events"] += len(events)
+        keys = [event.dedupe_key for event in events]
+        fresh = await self.shared_state.first_times(keys, self.dedupe_ttl)
+        for index, event in enumerate(events):
+            if not fresh[index]:
                 self.stats["duplicates"] += 1
                 continue
             if self._stale(event):
@@ -172,7 +230,9 @@ class Receiver:
                 for handler in self.router.handlers_for(event, self.client):
                     group.create_task(self._run(handler, event))
             except RuntimeError:
-                await self.shared_state.forget(key)
+                for key, new in zip(keys[index:], fresh[index:], strict=True):
+                    if new:
+                        await self.shared_state.forget(key)
                 raise ReceiverClosedError("the receiver is shutting down") from None
 
     def _stale(self, event: Event) -> bool:
@@ -235,6 +295,21 @@ class Receiver:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _read_at_most(stream: StreamReader, limit: int) -> AsyncIterator[bytes]:
+    """The stream's chunks, `limit` bytes in all at most (one past the cap is enough to refuse)."""
+    while limit > 0 and (chunk := await stream.read(min(_READ_CHUNK, limit))):
+        limit -= len(chunk)
+        yield chunk
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
+    """The body length the `Content-Length` header declares, if it is there and a number."""
+    for name, value in headers.items():
+        if name.lower() == "content-length":
+            return int(value) if value.isascii() and value.isdigit() else None
+    return None
 
 
 def _signing_secret(secret: str | None, verify: bool) -> str | None:

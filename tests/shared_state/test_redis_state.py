@@ -1,4 +1,5 @@
-"""Many workers on one `RedisState`, against the sandbox and a real redis-server."""
+"""Many workers on one `RedisState`, against the sandbox and real Redis: every test runs on one
+redis-server and on a three-node Redis Cluster (the `store` fixture)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from d360_calling import (
     Client,
@@ -24,10 +25,10 @@ from d360_calling import (
 )
 from d360_calling.sandbox import OFFER_SDP, Fault, FaultPlan, Sandbox
 from d360_calling.shared_state.redis_state import default_prefix
-from d360_calling.webhooks import IncomingCall, Receiver, Router, parse
+from d360_calling.webhooks import CallStatus, IncomingCall, Receiver, Router, parse
 
-from ..test_receiver import connect_body, terminate_body
-from .conftest import RedisServer
+from ..test_receiver import connect_body, envelope, terminate_body
+from .conftest import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +60,20 @@ def sends_in(results: list[dict[str, Any]], start: float, end: float) -> int:
     return sum(1 for result in results for sent in result["sends"] if start < sent < end)
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["redis", "local-control"])
-async def test_one_workers_429_holds_both_back(redis_server: RedisServer, shared: bool) -> None:
+WORKER_RUNS = pytest.mark.parametrize(
+    ("store", "shared"),
+    [("single", True), ("cluster", True), ("single", False)],
+    ids=["redis-single", "redis-cluster", "local-control"],
+    indirect=["store"],
+)
+
+
+@WORKER_RUNS
+async def test_one_workers_429_holds_both_back(store: Store, shared: bool) -> None:
     mode = "gate-redis" if shared else "gate-local"
     async with Sandbox(api_key="k") as sandbox:
         sandbox.faults.script("permissions.get", Fault.status(429, retry_after="1"))
-        results = await run_workers([mode, mode], sandbox.base_url, redis_server.url)
+        results = await run_workers([mode, mode], sandbox.base_url, store.url)
     first = min(sent for result in results for sent in result["sends"])
     quiet = sends_in(results, first + 0.15, first + 0.95)
     if shared:
@@ -76,14 +85,14 @@ async def test_one_workers_429_holds_both_back(redis_server: RedisServer, shared
     assert sends_in(results, first + 1.0, first + 3.0) > 10
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["redis", "local-control"])
+@WORKER_RUNS
 async def test_budget_spent_by_one_worker_stops_retries_in_the_other(
-    redis_server: RedisServer, shared: bool
+    store: Store, shared: bool
 ) -> None:
     mode = "outage-redis" if shared else "outage-local"
     async with Sandbox(api_key="k", faults=FaultPlan.parse("503:1.0")) as sandbox:
-        first = (await run_workers([mode], sandbox.base_url, redis_server.url))[0]
-        second = (await run_workers([mode], sandbox.base_url, redis_server.url))[0]
+        first = (await run_workers([mode], sandbox.base_url, store.url))[0]
+        second = (await run_workers([mode], sandbox.base_url, store.url))[0]
     assert first["outcomes"] == ["ServerError"] * 10
     assert second["outcomes"] == ["ServerError"] * 10
     # 4 + 2 attempts, then the budget (10 tokens, retries while > 5) says no: 14 sends.
@@ -91,7 +100,7 @@ async def test_budget_spent_by_one_worker_stops_retries_in_the_other(
     assert len(second["sends"]) == (10 if shared else 14)
 
 
-async def test_two_receivers_handle_each_event_once(redis_server: RedisServer) -> None:
+async def test_two_receivers_handle_each_event_once(store: Store) -> None:
     handled: Counter[str] = Counter()
     router = Router()
 
@@ -99,7 +108,7 @@ async def test_two_receivers_handle_each_event_once(redis_server: RedisServer) -
     async def on_connect(call: IncomingCall) -> None:
         handled[call.call_id] += 1
 
-    clients = [Redis.from_url(redis_server.url) for _ in range(2)]
+    clients = [store.client() for _ in range(2)]
     states = [RedisState(client, prefix="hooks") for client in clients]
     receivers = [Receiver(router, secret="s", shared_state=state) for state in states]
     bodies = [connect_body(f"wacid.{n}") for n in range(50)] * 2
@@ -117,10 +126,11 @@ async def test_two_receivers_handle_each_event_once(redis_server: RedisServer) -
 
 
 async def test_redis_outage_degrades_to_local_and_recovers(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Fail-open: the node holding the state stops (the whole server, or one cluster node)."""
     caplog.set_level(logging.INFO, logger="d360_calling.shared_state")
-    redis_a, redis_b = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+    redis_a, redis_b = store.client(), store.client()
     state_a, state_b = RedisState(redis_a, prefix="outage"), RedisState(redis_b, prefix="outage")
     async with (
         Sandbox(api_key="k") as sandbox,
@@ -131,7 +141,7 @@ async def test_redis_outage_degrades_to_local_and_recovers(
         for _ in range(5):
             await worker_a.permissions.get("14155550123")
         await asyncio.sleep(0.2)  # the gate listener subscribes
-        redis_server.stop()
+        store.stop("outage")
         sandbox.faults.script("permissions.get", Fault.status(429, retry_after="0.2"))
         started = time.monotonic()
         for _ in range(10):
@@ -145,7 +155,7 @@ async def test_redis_outage_degrades_to_local_and_recovers(
         assert len(warnings) == 1
         assert "using in-process state" in warnings[0].getMessage()
 
-        redis_server.start()
+        store.start()
         for _ in range(100):
             worker_b.shared_state.gate_wait()
             if state_a.available and state_b.available:
@@ -168,12 +178,12 @@ async def test_redis_outage_degrades_to_local_and_recovers(
         await client.aclose()
 
 
-async def test_dedupe_can_fail_closed(redis_server: RedisServer) -> None:
-    client = Redis.from_url(redis_server.url)
+async def test_dedupe_can_fail_closed(store: Store) -> None:
+    client = store.client()
     state = RedisState(client, prefix="closed", dedupe_fail_closed=True)
     assert await state.first_time("calls:wacid.1:connect", 60) is True
     assert await state.first_time("calls:wacid.1:connect", 60) is False
-    redis_server.stop()
+    store.stop("closed")
     with pytest.raises(SharedStateUnavailable):
         await state.first_time("calls:wacid.2:connect", 60)
     receiver = Receiver(Router(), secret="s", shared_state=state)
@@ -185,17 +195,19 @@ async def test_dedupe_can_fail_closed(redis_server: RedisServer) -> None:
     await client.aclose()
 
 
-async def test_dedupe_entries_expire(redis_client: Redis) -> None:
+async def test_dedupe_entries_expire(redis_client: Redis | RedisCluster) -> None:
     state = RedisState(redis_client, prefix="ttl")
     assert await state.first_time("k", 0.2) is True
     assert await state.first_time("k", 0.2) is False
-    assert 0 < await redis_client.pttl("ttl:dedupe:k") <= 200
+    assert 0 < await redis_client.pttl(f"{state.prefix}:dedupe:k") <= 200
     await asyncio.sleep(0.3)
     assert await state.first_time("k", 0.2) is True
     await state.aclose()
 
 
-async def test_shared_token_bucket_spaces_both_workers(redis_client: Redis) -> None:
+async def test_shared_token_bucket_spaces_both_workers(
+    redis_client: Redis | RedisCluster,
+) -> None:
     one, two = RedisState(redis_client, prefix="bucket"), RedisState(redis_client, prefix="bucket")
     waits = [await state.take_token(10.0, 2) for state in (one, two, one, two, one)]
     assert waits[:2] == [0.0, 0.0]
@@ -225,6 +237,9 @@ class Unreachable:
     def __init__(self) -> None:
         self.calls = 0
 
+    async def initialize(self) -> Unreachable:
+        return self
+
     def register_script(self, _: str) -> Any:
         async def run(**__: Any) -> Any:
             self.calls += 1
@@ -246,27 +261,75 @@ async def test_unreachable_redis_costs_one_attempt_per_cool_down() -> None:
     await state.aclose()
 
 
-async def test_returning_a_token_never_recreates_an_expired_bucket(redis_client: Redis) -> None:
+async def test_returning_a_token_never_recreates_an_expired_bucket(
+    redis_client: Redis | RedisCluster,
+) -> None:
     state = RedisState(redis_client, prefix="ret")
+    bucket = f"{state.prefix}:bucket"
+    assert bucket == "{ret}:bucket"
     assert await state.take_token(10.0, 1) == 0.0
-    await redis_client.delete("ret:bucket")
+    await redis_client.delete(bucket)
     await state.return_token(10.0, 1)
-    assert await redis_client.exists("ret:bucket") == 0
+    assert await redis_client.exists(bucket) == 0
     assert await state.take_token(10.0, 1) == 0.0
-    assert await redis_client.pttl("ret:bucket") > 0
+    assert await redis_client.pttl(bucket) > 0
     await state.aclose()
 
 
 async def test_client_namespaces_the_state_by_its_own_key(
-    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+    redis_client: Redis | RedisCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("D360_API_KEY", raising=False)
     state = RedisState(redis_client)
-    assert state.prefix == "d360:default"
+    assert state.prefix == "d360:{default}"
     async with Client("key-A", base_url="http://127.0.0.1:1", shared_state=state):
         assert state.prefix == default_prefix("key-A")
     explicit = RedisState(redis_client, prefix="mine")
     async with Client("key-A", base_url="http://127.0.0.1:1", shared_state=explicit):
-        assert explicit.prefix == "mine"
+        assert explicit.prefix == "{mine}"
     await state.aclose()
     await explicit.aclose()
+
+
+def statuses_body(call_ids: list[str]) -> bytes:
+    """One delivery carrying a `RINGING` status for each call."""
+    statuses = [
+        {
+            "id": call_id,
+            "timestamp": str(int(time.time())),
+            "type": "call",
+            "status": "RINGING",
+            "recipient_id": "14155550123",
+        }
+        for call_id in call_ids
+    ]
+    return envelope("calls", {"messaging_product": "whatsapp", "statuses": statuses})
+
+
+async def test_a_delivery_dedupes_in_one_round_trip(store: Store) -> None:
+    """20 events in one delivery: one script call records all 20 keys (one slot, one node),
+    on one Redis and on the cluster alike."""
+    seen: Counter[str] = Counter()
+    router = Router()
+
+    @router.on_status
+    async def count(event: CallStatus) -> None:
+        seen[event.call_id] += 1
+
+    client = store.client()
+    state = RedisState(client, prefix="batch")
+    receiver = Receiver(router, secret="s", shared_state=state)
+    await receiver.dispatch(parse(statuses_body(["wacid.warm-up"])))  # loads the script
+    events = parse(statuses_body([f"wacid.{n}" for n in range(20)]))
+    scripts, sets = store.calls("evalsha"), store.calls("set")
+    await receiver.dispatch(events)
+    assert (store.calls("evalsha") - scripts, store.calls("set") - sets) == (1, 20)
+    await receiver.dispatch(events)  # redelivered: every event a duplicate, still one call
+    assert store.calls("evalsha") - scripts == 2
+    await receiver.aclose()
+    assert receiver.stats["duplicates"] == 20
+    assert len(seen) == 21
+    assert set(seen.values()) == {1}
+    assert await state.first_times([], 60) == []
+    await state.aclose()
+    await client.aclose()

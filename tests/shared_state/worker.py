@@ -2,7 +2,8 @@
 state), sending through a traced aiohttp session so each real HTTP send is timed.
 
     python -m tests.shared_state.worker MODE BASE_URL REDIS_URL START_AT
-Prints one JSON line: {"sends": [wall times], "outcomes": [names]}.
+Prints one JSON line: {"sends": [wall times], "outcomes": [names]}. REDIS_URL is
+`cluster://host:port` for a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from d360_calling import D360Error, LocalState, RedisState, RetryPolicy, SharedState
 from d360_calling.client import Client
+
+from .cluster import connect
 
 USER = "14155550123"
 
@@ -31,7 +33,7 @@ async def main(mode: str, base_url: str, redis_url: str, start_at: float) -> dic
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_start)
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     state: SharedState = RedisState(redis, prefix="test") if "redis" in mode else LocalState()
     outcomes: list[str] = []
     retry = RetryPolicy(initial_wait=0.01, max_wait=0.02)
@@ -39,6 +41,7 @@ async def main(mode: str, base_url: str, redis_url: str, start_at: float) -> dic
         aiohttp.ClientSession(trace_configs=[trace]) as http,
         Client("k", base_url=base_url, session=http, shared_state=state, retry=retry) as client,
     ):
+        state.gate_wait()  # a worker that has been up a moment: its gate listener subscribed
         await asyncio.sleep(max(0.0, start_at - time.time()))
         if mode.startswith("gate"):
             while time.time() < start_at + 2.5:
