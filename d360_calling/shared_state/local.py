@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .primitives import (
     DEFAULT_MAX_ENTRIES,
@@ -13,6 +14,8 @@ from .primitives import (
     TokenBucket,
 )
 from .protocol import BudgetLimits
+
+logger = logging.getLogger("d360_calling.shared_state")
 
 
 class LocalState:
@@ -24,6 +27,7 @@ class LocalState:
         self._budget: RetryBudget | None = None
         self._dedupe: dict[float, InMemoryDedupe] = {}
         self._max_dedupe_entries = max_dedupe_entries
+        self._ended_callbacks: list[Callable[[str], None]] = []
 
     def bind_account(self, api_key: str) -> None:
         return None  # one process, one client: nothing to namespace
@@ -84,6 +88,26 @@ class LocalState:
     async def forget(self, key: str) -> None:
         for dedupe in self._dedupe.values():
             dedupe.forget(key)
+
+    async def announce_call_ended(self, call_id: str) -> None:
+        self.call_ended_now(call_id)
+
+    def call_ended_now(self, call_id: str) -> None:
+        """Run the call-ended callbacks for `call_id` in this process."""
+        for callback in list(self._ended_callbacks):
+            try:
+                callback(call_id)
+            except Exception:
+                logger.exception("call-ended callback failed for %s", call_id)
+
+    def on_call_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        self._ended_callbacks.append(callback)
+
+        def stop() -> None:
+            if callback in self._ended_callbacks:
+                self._ended_callbacks.remove(callback)
+
+        return stop
 
     def dedupe_size(self) -> int:
         """How many event keys are remembered (bounded by `max_dedupe_entries` per TTL)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -69,6 +69,16 @@ class SharedState(Protocol):
 
     async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
         """`first_time` for each of a delivery's keys, in order, in one round trip."""
+        ...
+
+    async def announce_call_ended(self, call_id: str) -> None:
+        """Tell every worker on this state that a call ended, so its media closes wherever
+        it is held (the terminate webhook may land on another worker)."""
+        ...
+
+    def on_call_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Run `callback(call_id)` whenever any worker announces a call ended (it may run more
+        than once for one call); returns a function that stops it."""
         ...
 
     async def forget(self, key: str) -> None:

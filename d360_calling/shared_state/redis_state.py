@@ -16,6 +16,8 @@ PUBLISH (which a cluster sends to every node), passed to the script as an argume
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import hashlib
 import logging
@@ -36,6 +38,8 @@ logger = logging.getLogger("d360_calling.shared_state")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT: Final = 0.1
+LISTEN_POLL: Final = 0.5
+"""Seconds the pub/sub listener waits for a message before it checks whether it was closed."""
 COOL_DOWN: Final = 1.0
 """After a failed Redis call, calls go straight to the local state this long (or until the gate
 listener reconnects), so an unreachable Redis costs one timeout, not one per request."""
@@ -181,6 +185,7 @@ class RedisState:
         self.prefix = prefix = hash_tagged(prefix)
         self._gate_key = f"{prefix}:gate"
         self._gate_channel = f"{prefix}:gate:events"
+        self._ended_channel = f"{prefix}:calls:ended"
         self._bucket_key = f"{prefix}:bucket"
         self._budget_key = f"{prefix}:budget"
 
@@ -196,9 +201,15 @@ class RedisState:
     # -- the gate: local mirror, kept current by pub/sub --------------------------------------
 
     def gate_wait(self) -> float:
-        if (self._listener is None or self._listener.done()) and not self._closed:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        self._ensure_listener()
         return self.local.gate_wait()
+
+    def _ensure_listener(self) -> None:
+        """Start the pub/sub listener if it is not running (in a fresh context, so it keeps
+        none of the contextvars, such as a trace, of the request that happened to start it)."""
+        if (self._listener is None or self._listener.done()) and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._listener = loop.create_task(self._listen(), context=contextvars.Context())
 
     async def close_gate(self, seconds: float) -> None:
         self.local.close_gate_now(seconds)
@@ -216,13 +227,22 @@ class RedisState:
             try:
                 async with asyncio.timeout(max(self.timeout * 5, CONNECT_TIMEOUT)):
                     await self._redis.initialize()  # a cluster's pub/sub needs its slot map
-                    await pubsub.subscribe(self._gate_channel)
+                    await pubsub.subscribe(self._gate_channel, self._ended_channel)
                     remaining = await self._gate_read(keys=[self._gate_key])
                 self.local.close_gate_now(float(remaining) / 1000)
                 self._up()
                 backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                # Polled with a timeout rather than `listen()`: a cluster client's pub/sub can
+                # swallow a cancellation while it waits, so the loop also checks `_closed`.
+                while not self._closed:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=LISTEN_POLL
+                    )
+                    if message is None:
+                        continue
+                    if _text(message["channel"]) == self._ended_channel:
+                        self.local.call_ended_now(_text(message["data"]))
+                    else:
                         self.local.close_gate_now(float(message["data"]) / 1000)
             except asyncio.CancelledError:
                 raise
@@ -260,7 +280,8 @@ class RedisState:
             return  # full (as far as this worker knows): nothing to earn back
         self._unearned += 1
         if self._earning is None or self._earning.done():
-            self._earning = asyncio.get_running_loop().create_task(self._earn(limits))
+            loop = asyncio.get_running_loop()
+            self._earning = loop.create_task(self._earn(limits), context=contextvars.Context())
 
     async def _earn(self, limits: BudgetLimits) -> None:
         while self._unearned:
@@ -289,6 +310,7 @@ class RedisState:
 
     async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
         """Record a delivery's keys with one script call (one round trip, one slot)."""
+        self._ensure_listener()  # a receiver hears of calls that end on other workers
         if not keys:
             return []
         short = [_short(key) for key in keys]
@@ -300,6 +322,20 @@ class RedisState:
                 raise SharedStateUnavailable("Redis is unavailable and dedupe fails closed")
             return [self.local.first_time_now(key, ttl) for key in short]
         return [bool(fresh) for fresh in reply]
+
+    # -- calls ended anywhere ------------------------------------------------------------------
+
+    async def announce_call_ended(self, call_id: str) -> None:
+        """Run the callbacks here at once, and publish to every other worker (here too, which
+        is harmless: callbacks may run twice)."""
+        self._ensure_listener()
+        self.local.call_ended_now(call_id)
+        await self._shared(lambda: self._redis.publish(self._ended_channel, call_id), None)
+
+    def on_call_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        with contextlib.suppress(RuntimeError):  # no running loop yet: the next call starts it
+            self._ensure_listener()
+        return self.local.on_call_ended(callback)
 
     async def forget(self, key: str) -> None:
         key = _short(key)
@@ -349,10 +385,15 @@ class RedisState:
         tasks = [t for t in (self._listener, self._earning) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=LISTEN_POLL * 4)
 
 
 _MISSING: Final = object()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _short(key: str) -> str:

@@ -29,7 +29,7 @@ from ..shared_state import LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
 from .asgi import ReceiverASGI
 from .errors import ReceiverClosedError, SignatureError, WebhookError
-from .events import CallConnect, Event, MalformedEvent
+from .events import CallConnect, CallTerminate, Event, MalformedEvent
 from .parse import parse
 from .router import Router
 from .verify import verify as verify_signature
@@ -109,6 +109,9 @@ class Receiver:
         self._closed = False
         self._app: web.Application | None = None
         self._asgi: ReceiverASGI | None = None
+        # A terminate delivered to any worker on the same shared state closes the call's
+        # media here too (the router holds it).
+        self._stop_hearing_ends = self.shared_state.on_call_ended(router.call_ended_elsewhere)
 
     def __repr__(self) -> str:
         secret = "'***'" if self._secret else "None"
@@ -229,6 +232,8 @@ class Receiver:
                     raise RuntimeError("closed while the event was being recorded")
                 for handler in self.router.handlers_for(event, self.client):
                     group.create_task(self._run(handler, event))
+                if isinstance(event, CallTerminate):
+                    group.create_task(self.shared_state.announce_call_ended(event.call_id))
             except RuntimeError:
                 for key, new in zip(keys[index:], fresh[index:], strict=True):
                     if new:
@@ -272,6 +277,7 @@ class Receiver:
         """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`."""
         self._closed = True
         self._stopping.set()
+        self._stop_hearing_ends()
         supervisor = self._supervisor
         if supervisor is None or supervisor.done():
             return

@@ -223,6 +223,13 @@ class Router:
         if media is not None:
             await media.close()
 
+    def call_ended_elsewhere(self, call_id: str) -> None:
+        """A call ended (its terminate reached another worker): close its media here, if any,
+        and answer no late connect for it."""
+        self._mark_ended(call_id)
+        if call_id in self._media:
+            self._spawn(self.close_media(call_id))
+
     async def aclose(self) -> None:
         """Close every call's media and wait for the watchers; idempotent."""
         for call_id in list(self._media):
