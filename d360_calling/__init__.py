@@ -80,7 +80,7 @@ from .models.settings import (
     VoicemailTrigger,
     Weekday,
 )
-from .session import DEFAULT_BASE_URL, Middleware, Request, Response, Timeout
+from .session import DEFAULT_BASE_URL, Handler, Middleware, Request, Response, Timeout
 from .shared_state import (
     BudgetLimits,
     LocalState,
@@ -130,6 +130,7 @@ __all__ = [
     "EnsureOutcome",
     "EnsureResult",
     "FeatureStatus",
+    "Handler",
     "HolidaySchedule",
     "LocalState",
     "MediaFeature",

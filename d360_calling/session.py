@@ -2,8 +2,10 @@
 
 The middleware chain is composed once, when the session is made; each request then runs
 straight through it to the terminal handler, which sends with aiohttp and reads the body
-under a size cap. Non-2xx answers and transport failures leave the terminal handler as typed
-`D360Error`s, so middlewares (retry, rate limit) see one kind of failure.
+under a size cap. Middlewares have two places: around the whole call (outside retries) and
+around each attempt (inside the retry loop, after the rate limiter); an empty place adds
+nothing to the chain. Non-2xx answers and transport failures leave the terminal handler as
+typed `D360Error`s, so middlewares (retry, rate limit) see one kind of failure.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import functools
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 import aiohttp
@@ -97,7 +100,13 @@ class Request:
     """The loop time at which the call's overall deadline passes; set by `Session.send`."""
     attempt: int = 1
     options: Mapping[str, Any] = attrs.field(factory=dict)
-    """Per-call overrides for middlewares (`"retry"`, `"rate_limit"`), keyed by their name."""
+    """The call's options that differ from the client's (`"retry"`, `"rate_limit"`, ...): what a
+    middleware reads before its own default (`request.options.get("retry", self.policy)`)."""
+    waited: float = 0.0
+    """Seconds the retry middleware waited before this attempt (0 for the first)."""
+    base_url: str = ""
+    """The base URL the session sends this request to (set by the client; for middlewares that
+    sign or trace the URL: changing it does not redirect the request)."""
     sent_record: SentRecord = attrs.field(factory=SentRecord, eq=False, hash=False, repr=False)
     """Whether the call went out, marked by the terminal handler. `attrs.evolve` carries it to
     every copy; a middleware that builds a new `Request` instead must pass it on."""
@@ -127,17 +136,76 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Middleware(Protocol):
     """Wraps every request: may change it, wait, retry, or turn the outcome into another.
 
+    Given as `Client(middlewares=[...])` it runs once per call, around the retries; given as
+    `Client(attempt_middlewares=[...])` once per attempt, inside the retry loop and after the
+    rate limiter, where `request.attempt` and `request.waited` say which attempt it is:
+
+        class Sign:
+            deadline_safe = True
+
+            async def __call__(self, request: Request, call_next: Handler) -> Response:
+                stamp = sign(request.method, request.path, request.attempt)
+                headers = {**request.headers, "X-Signature": stamp}
+                return await call_next(attrs.evolve(request, headers=headers))
+
     Change a request with `attrs.evolve`, which keeps its deadline and its `sent_record`.
+    A middleware that awaits nothing but `call_next` (no sleep, lock or I/O of its own) may say
+    so with a class attribute `deadline_safe = True`: the SDK then needs no timer around it to
+    keep the call's deadline (the SDK's own waits and each attempt already honour it).
     """
 
     async def __call__(self, request: Request, call_next: Handler) -> Response: ...
 
 
+def deadline_safe(middlewares: Sequence[Middleware]) -> bool:
+    """Whether every middleware declares that it awaits only `call_next`."""
+    return all(getattr(middleware, "deadline_safe", False) is True for middleware in middlewares)
+
+
+def _in_use(middleware: Middleware, options: Mapping[str, Any]) -> bool:
+    """Whether an SDK middleware with a per-call `option` (retry, rate limit) has a policy for
+    these options (the call's, else its own default); one without an `option` always runs."""
+    option = getattr(middleware, "option", None)
+    if option is None:
+        return True
+    return options.get(option, getattr(middleware, "policy", None)) is not None
+
+
+def compose(middlewares: Sequence[Middleware], terminal: Handler) -> Handler:
+    """`middlewares` (outermost first) around `terminal`, as one handler."""
+    handler = terminal
+    for middleware in reversed(middlewares):
+        handler = functools.partial(middleware, call_next=handler)
+    return handler
+
+
+class _Pool:
+    """The aiohttp session and whether it is closed: shared by a session and its copies."""
+
+    __slots__ = ("closed", "connection_limit", "http", "owned")
+
+    def __init__(self, http: aiohttp.ClientSession | None, connection_limit: int | None) -> None:
+        self.http = http
+        self.owned = http is None
+        self.connection_limit = connection_limit
+        self.closed = False
+
+
+_NO_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
 class Session:
     """Owns the middleware chain and the aiohttp session; the client's one way to the API.
 
-    A user-supplied `aiohttp.ClientSession` is used as is (its headers and base URL are never
-    touched, and the SDK never closes it); otherwise one is made lazily inside the running loop.
+    The chain, outermost first: `middlewares` (around the whole call), `sdk_middlewares`
+    (retry, rate limit), `attempt_middlewares` (around each attempt, inside the retry loop),
+    `inner_middlewares` (logging), then the aiohttp send. It is composed once; an SDK
+    middleware with an `option` name and a `policy` of None is left out. A call that brings
+    its own `middlewares` or `attempt_middlewares`, or a policy for a middleware left out
+    (in `Request.options`), gets a chain composed for it. A user-supplied
+    `aiohttp.ClientSession` is used as is (its headers and base URL are never touched, and the
+    SDK never closes it); otherwise one is made lazily inside the running loop. `derive`
+    makes a copy with other defaults sharing the pool.
     """
 
     def __init__(
@@ -150,44 +218,113 @@ class Session:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int | None = 100,
         headers: Mapping[str, str] | None = None,
-        watch_deadline: bool = True,
+        attempt_middlewares: Sequence[Middleware] = (),
+        sdk_middlewares: Sequence[Middleware] = (),
+        inner_middlewares: Sequence[Middleware] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Sent with every request beneath its own headers (the API key): merged here, once,
         # instead of by a middleware that would copy the request on every call.
         self._headers: dict[str, str] = dict(headers or {})
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self.timeout = timeout
         self.max_body_size = max_body_size
-        self._http = http
-        self._owns_http = http is None
-        self._connection_limit = connection_limit
-        self._closed = False
+        self._pool = _Pool(http, connection_limit)
+        self._owner = True
+        self.options: Mapping[str, Any] = _NO_OPTIONS
+        """Defaults merged beneath each call's own options (a `derive`d session's)."""
+        self._sdk = tuple(sdk_middlewares)
+        self._inner = tuple(inner_middlewares)
+        self._set_timeout(timeout)
+        self._set_chain(tuple(middlewares), tuple(attempt_middlewares))
+
+    def _set_timeout(self, timeout: Timeout) -> None:
+        self.timeout = timeout
         # Only the default is kept: a per-call timeout (often "whatever budget is left") would
         # add an entry per call to any cache keyed by it.
         self._default_attempt_timeout = (timeout, _client_timeout(timeout))
-        # The SDK's own middlewares honour the deadline at each wait (gate, in-flight cap,
-        # backoff) and the terminal caps each attempt by it, so a timer per request is only
-        # needed around middlewares that may wait on their own (the user's).
-        self._watch_deadline = watch_deadline
-        handler: Handler = self._send
-        for middleware in reversed(middlewares):
-            handler = functools.partial(middleware, call_next=handler)
-        self._chain = handler
+
+    def _set_chain(
+        self, middlewares: tuple[Middleware, ...], attempt_middlewares: tuple[Middleware, ...]
+    ) -> None:
+        self.middlewares = middlewares
+        self.attempt_middlewares = attempt_middlewares
+        self._chain, self._watch_deadline = self._compose(
+            middlewares, attempt_middlewares, self.options
+        )
+        # Options that would bring in an SDK middleware this chain leaves out (its policy is
+        # None): a call that sets one gets a chain of its own.
+        self._dormant = tuple(
+            m.option for m in self._sdk if not _in_use(m, self.options) and hasattr(m, "option")
+        )
+
+    def _compose(
+        self,
+        middlewares: Sequence[Middleware],
+        attempt_middlewares: Sequence[Middleware],
+        options: Mapping[str, Any],
+    ) -> tuple[Handler, bool]:
+        """The chain with these user middlewares, and whether it needs a deadline timer.
+
+        An SDK middleware whose policy is `None` for these options is left out (so `retry=None`
+        costs no frame). The SDK's own middlewares honour the deadline at each wait (gate,
+        in-flight cap, backoff) and the terminal caps each attempt by it, so a timer per
+        request is only needed around user middlewares that may wait on their own.
+        """
+        sdk = [m for m in self._sdk if _in_use(m, options)]
+        chain = [*middlewares, *sdk, *attempt_middlewares, *self._inner]
+        watch = not deadline_safe(middlewares) or not deadline_safe(attempt_middlewares)
+        return compose(chain, self._send), watch
+
+    def _own_chain(self, options: Mapping[str, Any]) -> bool:
+        """Whether a call with these options needs a chain other than the session's."""
+        if "middlewares" in options or "attempt_middlewares" in options:
+            return True
+        return any(options.get(name) is not None for name in self._dormant)
+
+    def derive(
+        self,
+        *,
+        timeout: Timeout | None = None,
+        middlewares: Sequence[Middleware] | None = None,
+        attempt_middlewares: Sequence[Middleware] | None = None,
+        max_body_size: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """A copy with other defaults that shares this session's pool, headers and SDK
+        middlewares (so their gate, limiters and budget); closing it closes nothing."""
+        copy = object.__new__(Session)
+        copy.__dict__.update(self.__dict__)
+        copy._owner = False
+        if timeout is not None:
+            copy._set_timeout(timeout)
+        if max_body_size is not None:
+            copy.max_body_size = max_body_size
+        if options:
+            copy.options = MappingProxyType({**self.options, **options})
+        copy._set_chain(
+            self.middlewares if middlewares is None else tuple(middlewares),
+            self.attempt_middlewares if attempt_middlewares is None else tuple(attempt_middlewares),
+        )
+        return copy
 
     @property
     def closed(self) -> bool:
-        """Whether `aclose()` was called."""
-        return self._closed
+        """Whether `aclose()` was called (on this session or the one it was derived from)."""
+        return self._pool.closed
 
     @property
     def owns_open_http(self) -> bool:
-        """Whether the SDK made an aiohttp session that is still open."""
-        return self._owns_http and self._http is not None and not self._http.closed
+        """Whether this session made an aiohttp session that is still open (copies never do)."""
+        pool = self._pool
+        return self._owner and pool.owned and pool.http is not None and not pool.http.closed
+
+    @property
+    def _http(self) -> aiohttp.ClientSession | None:
+        return self._pool.http
 
     async def send(self, request: Request) -> Response:
         """Run `request` through the chain within its overall deadline."""
-        if self._closed:
+        if self._pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
         timeout = request.timeout
         if timeout is None or request.deadline is None:
@@ -198,23 +335,32 @@ class Session:
         if record.sent:  # a request passed to `send` again: this call has sent nothing yet
             record = SentRecord()
             request = attrs.evolve(request, sent_record=record)
-        if not self._watch_deadline:
-            return await self._chain(request)
+        chain, watch = self._chain, self._watch_deadline
+        options = request.options
+        if options and self._own_chain(options):
+            chain, watch = self._compose(
+                options.get("middlewares", self.middlewares),
+                options.get("attempt_middlewares", self.attempt_middlewares),
+                options,
+            )
+        if not watch:
+            return await chain(request)
         try:
             async with asyncio.timeout_at(request.deadline) as scope:
-                return await self._chain(request)
+                return await chain(request)
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
             raise deadline_exceeded(request, request_sent=record.sent) from None
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit or 0),
+        pool = self._pool
+        if pool.http is None:
+            pool.http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=pool.connection_limit or 0),
                 raise_for_status=False,
             )
-        return self._http
+        return pool.http
 
     def _attempt_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
         """aiohttp's timeout for one attempt: prebuilt for the session's default, else new."""
@@ -225,7 +371,7 @@ class Session:
 
     async def _send(self, request: Request) -> Response:
         """The terminal handler: one HTTP attempt; typed errors for everything but 2xx."""
-        if self._closed:
+        if self._pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
         http = self._client()
         data = None
@@ -247,7 +393,9 @@ class Session:
                 raise deadline_exceeded(request, request_sent=False)
             capped = True
             attempt_timeout = aiohttp.ClientTimeout(
-                total=remaining, sock_connect=min(timeout.connect, remaining)
+                total=remaining,
+                sock_connect=min(timeout.connect, remaining),
+                ceil_threshold=_NEVER_ROUND,
             )
         request.sent_record.sent = True
         try:
@@ -279,6 +427,8 @@ class Session:
 
     async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
         cap = self.max_body_size
+        if request.options:
+            cap = request.options.get("max_body_size", cap)
         length = raw.content_length
         if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
             return await raw.read()
@@ -293,15 +443,28 @@ class Session:
         return b"".join(chunks)
 
     async def aclose(self) -> None:
-        """Close the aiohttp session if the SDK made it; idempotent."""
-        self._closed = True
-        if self._owns_http and self._http is not None and not self._http.closed:
-            await self._http.close()
+        """Close the aiohttp session if the SDK made it; idempotent. On a `derive`d copy this
+        does nothing: the pool belongs to the session it was derived from."""
+        if not self._owner:
+            return
+        pool = self._pool
+        pool.closed = True
+        if pool.owned and pool.http is not None and not pool.http.closed:
+            await pool.http.close()
+
+
+_NEVER_ROUND: Final = math.inf
+"""aiohttp rounds a timeout of 5 s or more up to the next whole second of loop time (its
+`ceil_threshold`, to batch timer wake-ups): `attempt=5.2` fired at up to 6.2 s. Without user
+middlewares aiohttp's timer is all that enforces an attempt (and a deadline that caps it), so
+the SDK's timeouts are never rounded."""
 
 
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
-        total=timeout.attempt, sock_connect=min(timeout.connect, timeout.attempt)
+        total=timeout.attempt,
+        sock_connect=min(timeout.connect, timeout.attempt),
+        ceil_threshold=_NEVER_ROUND,
     )
 
 

@@ -3,40 +3,90 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from types import MappingProxyType
-from typing import Any, TypedDict, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypedDict, TypeVar
 
-from .. import jsonutil
+from .. import jsonutil, validation
 from ..errors import ValidationError
+from ..middleware.ratelimit import RateLimitPolicy
 from ..middleware.retry import RetryPolicy
 from ..models.converter import converter, explain
-from ..session import Request, Session, Timeout, unreadable_answer
+from ..session import Middleware, Request, Session, Timeout, unreadable_answer
 
 T = TypeVar("T")
-_NO_OPTIONS: Any = MappingProxyType({})
+
+MAX_BODY_SIZE_LIMIT: Final = 2**40
 
 
 class CallOptions(TypedDict, total=False):
-    """Per-call overrides of the client's options; leave a key out to keep the client's."""
+    """Options of one call (or of `Client.with_options`); leave a key out to keep the client's.
+
+    Each replaces the client's value for this call, whatever the client's default was: a
+    `retry=` policy retries a call of a client made with `retry=None`, and `middlewares=[]`
+    runs the call without the client's own middlewares.
+    """
 
     timeout: float | Timeout
     """Seconds for the whole call (gate, backoff and every attempt), or a `Timeout`."""
     retry: RetryPolicy | None
     """Another retry policy for this call, or `None` to send it once."""
-    rate_limit: None
-    """`None` skips the token bucket and in-flight cap (a closed 429 gate still holds); the
-    limiter's policy is the client's, shared by all its calls."""
+    rate_limit: RateLimitPolicy | None
+    """Another rate-limit policy, or `None` for no client-side limiting (no gate, token bucket
+    or in-flight cap). Calls with equal policies share one in-flight cap; the 429 gate and the
+    requests-per-second bucket are the account's, in the client's shared state."""
+    middlewares: Sequence[Middleware]
+    """Middlewares around the whole call, instead of the client's (outermost first)."""
+    attempt_middlewares: Sequence[Middleware]
+    """Middlewares around each attempt (inside the retry loop), instead of the client's."""
+    max_body_size: int
+    """The largest response body accepted, in bytes."""
 
 
-def _check(options: CallOptions) -> None:
+CLIENT_ONLY: Final = frozenset(
+    {"api_key", "base_url", "session", "shared_state", "connection_limit"}
+)
+"""Client options that name the account, the connection pool or the shared state: a call (or a
+`with_options` copy) shares them, so they are set only when a `Client` is made."""
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse an unknown option or a value of the wrong kind (`ValidationError` naming it)."""
     unknown = sorted(set(options) - CallOptions.__optional_keys__)
     if unknown:
+        name = unknown[0]
+        if name in CLIENT_ONLY:
+            raise ValidationError(
+                name, "is set when the Client is made (a copy shares it); make another Client"
+            )
+        known = ", ".join(sorted(CallOptions.__optional_keys__))
+        raise ValidationError(name, f"is not an option of a call ({known})")
+    if "timeout" in options:
+        timeout = options["timeout"]
+        if not isinstance(timeout, Timeout):
+            validation.positive("timeout", timeout)
+    retry = options.get("retry")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ValidationError("retry", f"must be a RetryPolicy or None, got {retry!r}")
+    rate_limit = options.get("rate_limit")
+    if rate_limit is not None and not isinstance(rate_limit, RateLimitPolicy):
         raise ValidationError(
-            unknown[0], "is not an option of this call (timeout, retry, rate_limit)"
+            "rate_limit", f"must be a RateLimitPolicy or None, got {rate_limit!r}"
         )
-    if options.get("rate_limit", None) is not None:
-        raise ValidationError("rate_limit", "per call, only None (skip the limiter) is supported")
+    for name in ("middlewares", "attempt_middlewares"):
+        if name in options:
+            middlewares(name, options[name])
+    if "max_body_size" in options:
+        validation.integer("max_body_size", options["max_body_size"], 1, MAX_BODY_SIZE_LIMIT)
+
+
+def middlewares(name: str, value: object) -> tuple[Middleware, ...]:
+    """A sequence of middlewares (callables), as a tuple."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValidationError(name, f"must be a list of middlewares, got {type(value).__name__}")
+    for index, middleware in enumerate(value):
+        if not callable(middleware):
+            raise ValidationError(f"{name}[{index}]", f"is not callable: {middleware!r}")
+    return tuple(value)
 
 
 class Resource:
@@ -60,11 +110,14 @@ class Resource:
     ) -> Request:
         session = self._session
         if options:
-            _check(options)
+            check_options(options)
             timeout = self._timeout(options.get("timeout")) or session.timeout
-            overrides = {key: value for key, value in options.items() if key != "timeout"}
+            overrides: Mapping[str, Any] = {
+                **session.options,
+                **{key: value for key, value in options.items() if key != "timeout"},
+            }
         else:
-            timeout, overrides = session.timeout, _NO_OPTIONS
+            timeout, overrides = session.timeout, session.options
         # Timeout and deadline set here, so `Session.send` need not copy the request.
         return Request(
             method,
@@ -76,6 +129,7 @@ class Resource:
             timeout=timeout,
             deadline=asyncio.get_running_loop().time() + timeout.total,
             options=overrides,
+            base_url=session.base_url,
         )
 
     def _timeout(self, timeout: float | Timeout | None) -> Timeout | None:

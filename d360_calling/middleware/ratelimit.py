@@ -9,11 +9,12 @@ wait longer than what the call has left fails at once.
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 import attrs
 
 from .. import validation
-from ..errors import CallingError, RateLimitError
+from ..errors import CallingError, RateLimitError, ValidationError
 from ..session import Handler, Request, Response, deadline_exceeded
 from ..shared_state import LocalState, SharedState
 
@@ -28,6 +29,8 @@ class RateLimitPolicy:
     `max_gate_close` closes the gate only that long (the call that got it still fails with the
     full `retry_after`); one beyond `retry_after.MAX_RETRY_AFTER` (an hour) is junk, read as no
     `Retry-After` at all, so it closes the gate for `default_backoff` like a bare 429.
+    A `burst` other than 1 without `requests_per_second` is contradictory (the burst of a
+    bucket that is not there) and refused with `ValidationError`.
     """
 
     default_backoff: float = 1.0
@@ -40,46 +43,115 @@ class RateLimitPolicy:
         if self.requests_per_second is not None:
             validation.positive("requests_per_second", self.requests_per_second)
         validation.integer("burst", self.burst, 1, 1_000_000)
+        if self.requests_per_second is None and self.burst != 1:
+            raise ValidationError(
+                "burst", "has no effect without requests_per_second (there is no token bucket)"
+            )
         if self.max_in_flight is not None:
             validation.integer("max_in_flight", self.max_in_flight, 1, 1_000_000)
         validation.positive("default_backoff", self.default_backoff, allow_zero=True)
         validation.positive("max_gate_close", self.max_gate_close, allow_zero=True)
 
 
-class RateLimitMiddleware:
-    """Applies the gate, the token bucket and the in-flight cap to every request."""
+class _Limiter:
+    """One policy's in-flight cap, and how many calls are inside it now."""
 
-    __slots__ = ("_in_flight", "policy", "state")
+    __slots__ = ("policy", "slots", "users")
 
-    def __init__(self, policy: RateLimitPolicy, state: SharedState | None = None) -> None:
+    def __init__(self, policy: RateLimitPolicy) -> None:
         self.policy = policy
-        self.state: SharedState = state if state is not None else LocalState()
-        self._in_flight = (
+        self.slots = (
             asyncio.Semaphore(policy.max_in_flight) if policy.max_in_flight is not None else None
         )
+        self.users = 0
+
+
+MAX_LIMITERS: Final = 64
+"""Per-call policies whose in-flight caps are kept; idle ones beyond this are dropped (a
+dropped cap has nobody inside it, so dropping it lets nothing through)."""
+
+
+class RateLimitMiddleware:
+    """Applies the gate, the token bucket and the in-flight cap to every request.
+
+    The policy is the call's (`rate_limit=` per call or on a `with_options` copy) or else the
+    client's; `None` means no client-side limiting at all. Calls with equal policies share
+    one in-flight cap; the gate and the token bucket are the account's, in the shared state.
+    """
+
+    __slots__ = ("_default", "_limiters", "policy", "state")
+
+    deadline_safe = True
+    option = "rate_limit"
+    """The per-call option that overrides `policy` (with `None` the session leaves this out)."""
+
+    def __init__(self, policy: RateLimitPolicy | None, state: SharedState | None = None) -> None:
+        self.policy = policy
+        self.state: SharedState = state if state is not None else LocalState()
+        self._limiters: dict[RateLimitPolicy, _Limiter] = {}
+        self._default = self._limiter(policy) if policy is not None else None
+
+    def _limiter(self, policy: RateLimitPolicy) -> _Limiter:
+        limiter = self._limiters.get(policy)
+        if limiter is None:
+            if len(self._limiters) >= MAX_LIMITERS:
+                for idle in [p for p, lim in self._limiters.items() if not lim.users]:
+                    if idle != self.policy:
+                        del self._limiters[idle]
+            limiter = self._limiters[policy] = _Limiter(policy)
+        return limiter
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        limited = request.options.get("rate_limit", self.policy) is not None
-        slots = self._in_flight
-        if not limited or slots is None:
-            return await self._send(request, call_next, limited)
-        if slots.locked() and request.deadline is not None:
-            try:
-                async with asyncio.timeout_at(request.deadline):
-                    await slots.acquire()
-            except TimeoutError:
-                raise deadline_exceeded(request, request_sent=False) from None
+        policy: RateLimitPolicy | None = request.options.get("rate_limit", self.policy)
+        if policy is None:
+            return await call_next(request)
+        if policy is not self.policy:
+            return await self._under(self._limiter(policy), request, call_next)
+        assert self._default is not None
+        slots = self._default.slots
+        if slots is None:
+            return await self._send(request, call_next, policy)
+        if slots.locked():
+            await self._queue(slots, request)
         else:
             await slots.acquire()
         try:
-            return await self._send(request, call_next, limited)
+            return await self._send(request, call_next, policy)
         finally:
             slots.release()
 
-    async def _send(self, request: Request, call_next: Handler, limited: bool) -> Response:
+    async def _under(self, limiter: _Limiter, request: Request, call_next: Handler) -> Response:
+        """A call under a policy of its own: counted in, so its cap is not dropped meanwhile."""
+        limiter.users += 1
+        try:
+            slots = limiter.slots
+            if slots is None:
+                return await self._send(request, call_next, limiter.policy)
+            await self._queue(slots, request)
+            try:
+                return await self._send(request, call_next, limiter.policy)
+            finally:
+                slots.release()
+        finally:
+            limiter.users -= 1
+
+    async def _queue(self, slots: asyncio.Semaphore, request: Request) -> None:
+        """Take an in-flight slot, waiting no longer than the call's deadline."""
+        if not slots.locked() or request.deadline is None:
+            await slots.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(request.deadline):
+                await slots.acquire()
+        except TimeoutError:
+            raise deadline_exceeded(request, request_sent=False) from None
+
+    async def _send(
+        self, request: Request, call_next: Handler, policy: RateLimitPolicy
+    ) -> Response:
         await self._wait(request, self.state.gate_wait())
-        if limited and self.policy.requests_per_second is not None:
-            await self._take_token(request, self.policy.requests_per_second)
+        if policy.requests_per_second is not None:
+            await self._take_token(request, policy.requests_per_second, policy.burst)
         try:
             return await call_next(request)
         except RateLimitError as error:
@@ -87,12 +159,11 @@ class RateLimitMiddleware:
                 raise  # a call limit (138002, 138005) is about calls, not the whole account
             backoff = error.retry_after
             if backoff is None:
-                backoff = self.policy.default_backoff
-            await self.state.close_gate(min(backoff, self.policy.max_gate_close))
+                backoff = policy.default_backoff
+            await self.state.close_gate(min(backoff, policy.max_gate_close))
             raise
 
-    async def _take_token(self, request: Request, rate: float) -> None:
-        burst = self.policy.burst
+    async def _take_token(self, request: Request, rate: float, burst: int) -> None:
         wait = await self.state.take_token(rate, burst)
         try:
             await self._wait(request, wait)

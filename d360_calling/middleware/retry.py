@@ -15,14 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-)
-from tenacity.stop import stop_base
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from .. import validation
 from ..errors import (
@@ -32,6 +25,7 @@ from ..errors import (
     OutcomeUnknownError,
     ValidationError,
 )
+from ..retry_after import MAX_RETRY_AFTER
 from ..session import Handler, Request, Response
 from ..shared_state import BudgetLimits, LocalState, SharedState
 from ..transient import (
@@ -41,6 +35,7 @@ from ..transient import (
     may_have_acted,
     never_reached_server,
 )
+from .logging import log_fields
 
 logger = logging.getLogger("d360_calling")
 
@@ -54,10 +49,19 @@ Sleep = Callable[[float], Awaitable[None]]
 class RetryPolicy:
     """How failed calls are retried: attempts, backoff with full jitter, caps, which errors.
 
-    A `Retry-After` (or `retry-after-ms`) from the server wins over the computed backoff; when
-    it asks for longer than `max_retry_after` or than the call has left, the call fails at once
-    with the server's error (`RateLimitError.retry_after` tells the caller how long).
-    `sleep` and `random` can be replaced to test exact waits.
+    The wait before attempt n+1 is `min(max_wait, initial_wait * 2**(n-1)) * random()` (full
+    jitter), unless the server asked for one: a `Retry-After` (or `retry-after-ms`) wins. Only
+    such a server wait is held to `max_retry_after`: when the server asks for longer, the call
+    fails at once with the server's error (`RateLimitError.retry_after` tells how long), and
+    `max_retry_after=0` retries only what may be resent at once. A wait that would pass the
+    call's deadline ends the call too. Either way this is decided before a retry-budget token
+    is spent, so no token pays for a retry that does not happen.
+
+    Contradictory settings are refused with `ValidationError`: `max_wait` below `initial_wait`
+    (the first wait could never be taken; `initial_wait=0, max_wait=0` retries without
+    waiting), and `max_retry_after` above `retry_after.MAX_RETRY_AFTER` (an hour: a longer
+    `Retry-After` is read as junk, so such a cap could never apply). `sleep` and `random` can be
+    replaced to test exact waits.
     """
 
     max_attempts: int = 4
@@ -77,6 +81,18 @@ class RetryPolicy:
             raise ValidationError("max_attempts", f"must be a whole number >= 1, got {attempts!r}")
         for name in ("initial_wait", "max_wait", "max_retry_after"):
             validation.positive(name, getattr(self, name), allow_zero=True)
+        if self.max_wait < self.initial_wait:
+            raise ValidationError(
+                "max_wait",
+                f"{self.max_wait!r} is below initial_wait {self.initial_wait!r}, so the first "
+                "wait could never be taken (initial_wait=0 retries without waiting)",
+            )
+        if self.max_retry_after > MAX_RETRY_AFTER:
+            raise ValidationError(
+                "max_retry_after",
+                f"{self.max_retry_after!r} can never apply: a Retry-After over "
+                f"{MAX_RETRY_AFTER:g} s is read as no Retry-After at all",
+            )
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff after failed attempt number `attempt` (from 1)."""
@@ -95,36 +111,35 @@ class RetryPolicy:
             return False
         return request.idempotent or never_reached_server(error)
 
-    def worth_retrying(self, request: Request, error: D360Error, attempt: int) -> bool:
-        """`may_retry`, and another attempt can still happen: attempts are left and a wait the
-        server asked for fits the cap and the deadline (so no budget is spent for nothing)."""
+    def next_wait(self, request: Request, error: D360Error, attempt: int) -> float | None:
+        """The wait before another attempt after failed attempt `attempt`, or `None` when there
+        is to be none: the error is final or unsafe to resend, no attempts are left, the server
+        asked for a wait past `max_retry_after`, or the wait would pass the call's deadline."""
         if attempt >= self.max_attempts or not self.may_retry(request, error):
-            return False
-        remaining = request.remaining()
-        if remaining is not None and remaining <= 0:
-            return False
+            return None
         asked = error.retry_after if isinstance(error, APIError) else None
-        if asked is None:
-            return True
-        return asked <= self.max_retry_after and (remaining is None or asked < remaining)
-
-
-class _stop_if_wait_too_long(stop_base):
-    """Stop (and re-raise) when the next wait is past the policy's cap for server waits."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return retry_state.upcoming_sleep > self.limit
+        if asked is not None and asked > self.max_retry_after:
+            return None
+        wait = asked if asked is not None else self.backoff(attempt)
+        remaining = request.remaining()
+        if remaining is not None and wait >= remaining:
+            return None
+        return wait
 
 
 class RetryMiddleware:
-    """Retries transient failures per the policy, within the call's deadline and the budget."""
+    """Retries transient failures per the policy, within the call's deadline and the budget.
+
+    `policy=None` sends each call once unless the call brings its own `retry=` policy.
+    """
 
     __slots__ = ("policy", "state")
 
-    def __init__(self, policy: RetryPolicy, state: SharedState | None = None) -> None:
+    deadline_safe = True
+    option = "retry"
+    """The per-call option that overrides `policy` (with `None` the session leaves this out)."""
+
+    def __init__(self, policy: RetryPolicy | None, state: SharedState | None = None) -> None:
         self.policy = policy
         self.state: SharedState = state if state is not None else LocalState()
 
@@ -135,40 +150,47 @@ class RetryMiddleware:
         try:
             response = await call_next(request)
         except D360Error as error:
-            if not policy.worth_retrying(request, error, 1) or not await self._spend(policy):
+            wait = await self._plan(policy, request, error, 1)
+            if wait is None:
                 raise
-            return await self._retry(policy, request, call_next, error)
+            return await self._retry(policy, request, call_next, error, wait)
         if policy.budget is not None:
             self.state.record_success(policy.budget)
         return response
 
-    async def _spend(self, policy: RetryPolicy) -> bool:
-        """Count a retryable failure; whether the budget still allows a retry."""
-        if policy.budget is None:
-            return True
-        return await self.state.record_failure(policy.budget)
+    async def _plan(
+        self, policy: RetryPolicy, request: Request, error: D360Error, attempt: int
+    ) -> float | None:
+        """The wait before another attempt, once the budget paid for it; `None`: no retry.
+        The budget is asked last, so a retry that cannot happen spends no token."""
+        wait = policy.next_wait(request, error, attempt)
+        if wait is None:
+            return None
+        if policy.budget is not None and not await self.state.record_failure(policy.budget):
+            return None
+        return wait
 
     async def _retry(
-        self, policy: RetryPolicy, request: Request, call_next: Handler, first: D360Error
+        self,
+        policy: RetryPolicy,
+        request: Request,
+        call_next: Handler,
+        first: D360Error,
+        first_wait: float,
     ) -> Response:
         pending: D360Error | None = first
-        budget_allows = True
+        planned: float | None = first_wait
         acted = may_have_acted(first)
 
         def should_retry(error: BaseException) -> bool:
-            return budget_allows and policy.may_retry(request, error)
+            return planned is not None and isinstance(error, D360Error)
 
-        remaining = request.remaining()
-        stop = stop_after_attempt(policy.max_attempts) | _stop_if_wait_too_long(
-            policy.max_retry_after
-        )
-        if remaining is not None:
-            stop = stop | stop_before_delay(remaining)
+        # The decision (attempts, server waits, deadline, budget) is `_plan`'s, taken before a
+        # token is spent; tenacity waits what was planned and runs the loop. `planned` is reset
+        # as each attempt starts, so a cancelled attempt is never retried.
         retrying = AsyncRetrying(
-            stop=stop,
-            wait=lambda state: policy.wait_for(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=lambda state: planned or 0.0,
             retry=retry_if_exception(should_retry),
             sleep=policy.sleep,
             before_sleep=_log_retry(request),
@@ -179,16 +201,15 @@ class RetryMiddleware:
                 if pending is not None:
                     error, pending = pending, None
                     raise error
+                waited, planned = planned or 0.0, None
                 number = attempt.retry_state.attempt_number
                 try:
-                    response = await call_next(attrs.evolve(request, attempt=number))
+                    response = await call_next(attrs.evolve(request, attempt=number, waited=waited))
                 except D360Error as error:
                     if acted and request.operation in CALL_ACTIONS and _refused(error):
                         return _settle(request, error, number)
                     acted = acted or may_have_acted(error)
-                    # The budget is asked here, not in the (synchronous) retry predicate.
-                    if policy.worth_retrying(request, error, number):
-                        budget_allows = await self._spend(policy)
+                    planned = await self._plan(policy, request, error, number)
                     raise
                 if policy.budget is not None:
                     self.state.record_success(policy.budget)
@@ -219,6 +240,7 @@ def _settle(request: Request, refusal: D360Error, attempt: int) -> Response:
         "the call, reported as success",
         request.operation,
         refusal,
+        extra=log_fields(request, attempt=attempt, error=refusal, outcome="settled"),
     )
     return Response(200, {}, SETTLED_BODY, attempt)
 
@@ -232,6 +254,9 @@ def _log_retry(request: Request) -> Callable[[RetryCallState], None]:
             state.attempt_number,
             error if isinstance(error, D360Error) else type(error).__name__,
             state.upcoming_sleep,
+            extra=log_fields(
+                request, attempt=state.attempt_number, error=error, wait=state.upcoming_sleep
+            ),
         )
 
     return log

@@ -16,10 +16,11 @@ import asyncio
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple, Protocol, Self
 
 from aiohttp import StreamReader, web
 
@@ -57,6 +58,30 @@ _MALFORMED = Reply(400, "malformed webhook")
 _DEFERRED = Reply(503, "try again later")
 
 
+class DeliveryTrace(Protocol):
+    """What a `WebhookTelemetry` yields for one delivery."""
+
+    def replied(self, status: int) -> None:
+        """Record the status the delivery was answered with."""
+        ...
+
+
+class WebhookTelemetry(Protocol):
+    """Tracing of deliveries and handlers (`d360_calling.middleware.otel.Telemetry` is one)."""
+
+    def webhook_delivery(self) -> AbstractContextManager[DeliveryTrace]:
+        """A span around one delivery; handler tasks started inside it are its children."""
+        ...
+
+    def webhook_events(self, events: Sequence[object]) -> None:
+        """Record the parsed events on the current delivery's span."""
+        ...
+
+    def webhook_handler(self, event: object, handler: Awaitable[None]) -> Awaitable[None]:
+        """Await `handler` inside its own span, linked to the call it is about."""
+        ...
+
+
 class _TooLarge(Exception):
     """The body passed the receiver's cap while it was being read."""
 
@@ -91,6 +116,7 @@ class Receiver:
         dedupe_ttl: float = DAY,
         shutdown_timeout: float = 10.0,
         max_connect_age: float | None = 60.0,
+        telemetry: WebhookTelemetry | None = None,
     ) -> None:
         self.router = router
         self.client = client
@@ -101,6 +127,7 @@ class Receiver:
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
         self.stats: Counter[str] = Counter()
+        self.telemetry = telemetry
         self._secret = _signing_secret(secret, verify)
         self._group: asyncio.TaskGroup | None = None
         self._ready: asyncio.Future[None] | None = None
@@ -155,6 +182,16 @@ class Receiver:
         401 is a bad signature, 400 a body that is not a webhook envelope, 503 a receiver
         shutting down or dedupe failing closed (the platform delivers again later).
         """
+        if self.telemetry is None:
+            return await self._receive(body, headers)
+        with self.telemetry.webhook_delivery() as delivery:
+            reply = await self._receive(body, headers)
+            delivery.replied(reply.status)
+            return reply
+
+    async def _receive(
+        self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
+    ) -> Reply:
         if self._closed:
             return _CLOSED
         try:
@@ -214,6 +251,8 @@ class Receiver:
         is handled.
         """
         group = await self._task_group()
+        if self.telemetry is not None:
+            self.telemetry.webhook_events(events)
         self.stats["events"] += len(events)
         keys = [event.dedupe_key for event in events]
         fresh = await self.shared_state.first_times(keys, self.dedupe_ttl)
@@ -250,6 +289,8 @@ class Receiver:
         return False
 
     async def _run(self, handler: Awaitable[None], event: Event) -> None:
+        if self.telemetry is not None:
+            handler = self.telemetry.webhook_handler(event, handler)
         try:
             await handler
         except Exception:
