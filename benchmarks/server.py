@@ -5,9 +5,12 @@ It answers the 360dialog paths (`D360-API-KEY`) and the Graph paths pywa uses
 the canned bodies of `payloads`, straight from an `asyncio.Protocol`: a few µs of server CPU
 per request, so on two cores the client, not the server, is what the benchmark measures.
 `--delay` holds every answer back (for the in-flight memory test); `GET /_stats` reports
-requests served and the most requests held at once (`?reset=1` zeroes them).
+requests served and the most requests held at once (`?reset=1` zeroes them). `--record` (for
+the ring storm) stamps when each call action (`pre_accept`, `accept`, ...) reaches the server,
+per call id, on `CLOCK_MONOTONIC` (system-wide on Linux, so comparable with other processes'
+stamps); `GET /_arrivals` returns them (`?reset=1` forgets them).
 
-    python -m benchmarks.server --port 0 [--delay 3]
+    python -m benchmarks.server --port 0 [--delay 3] [--record]
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ import asyncio
 import contextlib
 import json
 import resource
-from typing import Final
+import time
+from typing import Any, Final
 
 from benchmarks import payloads
 
 MAX_HEAD: Final = 64 * 1024
 MAX_BODY: Final = 1024 * 1024
 BACKLOG: Final = 4096
+ANSWERED_ACTIONS: Final = frozenset({"accept", "pre_accept"})
+"""The call actions that must carry an SDP answer (both answer 200 here)."""
+
+
+def clock() -> float:
+    """The stamp for arrivals: `CLOCK_MONOTONIC`, one clock for every process on Linux."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
 def raise_fd_limit() -> int:
@@ -79,14 +90,43 @@ class Stats:
         return payloads.encode({"requests": self.requests, "max_pending": self.max_pending})
 
 
+class Arrivals:
+    """Per call id, when each call action first reached the server (`--record`)."""
+
+    def __init__(self) -> None:
+        self.by_call: dict[str, dict[str, float]] = {}
+        self.repeats = 0
+
+    def record(self, body: bytes, stamp: float) -> None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        call_id, action = payload.get("call_id"), payload.get("action")
+        if not isinstance(call_id, str) or not isinstance(action, str):
+            return
+        actions = self.by_call.setdefault(call_id, {})
+        if action in actions:
+            self.repeats += 1
+        else:
+            actions[action] = stamp
+
+    def as_json(self) -> bytes:
+        document: dict[str, Any] = {"calls": self.by_call, "repeats": self.repeats}
+        return payloads.encode(document)
+
+
 def _is_accept(body: bytes) -> bool:
+    """Whether `body` is an accept or a pre_accept carrying an SDP answer."""
     try:
         payload = json.loads(body)
     except ValueError:
         return False
     session = payload.get("session") if isinstance(payload, dict) else None
     return (
-        payload.get("action") == "accept"
+        payload.get("action") in ANSWERED_ACTIONS
         and isinstance(session, dict)
         and session.get("sdp_type") == "answer"
         and bool(session.get("sdp"))
@@ -119,9 +159,11 @@ def route(method: bytes, target: bytes, key: bytes, bearer: bytes, body: bytes) 
 class CannedHTTP(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection; requests are answered in order, never pipelined."""
 
-    def __init__(self, stats: Stats, delay: float) -> None:
+    def __init__(self, stats: Stats, delay: float, arrivals: Arrivals | None = None) -> None:
         self._stats = stats
         self._delay = delay
+        self._arrivals = arrivals
+        self._stamp = 0.0
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
 
@@ -130,6 +172,8 @@ class CannedHTTP(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._arrivals is not None:
+            self._stamp = clock()
         self._buffer += data
         for _ in range(64):  # bounded: at most 64 requests handled per read
             if not self._handle_one():
@@ -166,6 +210,8 @@ class CannedHTTP(asyncio.Protocol):
             return False
         body = buffer[start : start + length]
         self._buffer = buffer[start + length :]
+        if self._arrivals is not None and method == b"POST":
+            self._arrivals.record(body, self._stamp)
         self._answer(route(method, target, key, bearer, body), target)
         return True
 
@@ -175,6 +221,13 @@ class CannedHTTP(asyncio.Protocol):
             if target.endswith(b"reset=1"):
                 stats.requests = stats.max_pending = 0
             self._write(_response(200, "OK", stats.as_json()))
+            return
+        if target.startswith(b"/_arrivals"):
+            arrivals = self._arrivals
+            document = arrivals.as_json() if arrivals is not None else b'{"calls":{},"repeats":0}'
+            if arrivals is not None and target.endswith(b"reset=1"):
+                arrivals.by_call, arrivals.repeats = {}, 0
+            self._write(_response(200, "OK", document))
             return
         stats.requests += 1
         if self._delay <= 0:
@@ -197,12 +250,13 @@ class CannedHTTP(asyncio.Protocol):
             self._transport.close()
 
 
-async def serve(host: str, port: int, delay: float) -> None:
+async def serve(host: str, port: int, delay: float, record: bool = False) -> None:
     """Serve until cancelled; prints one `serving http://host:port` line when ready."""
     stats = Stats()
+    arrivals = Arrivals() if record else None
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: CannedHTTP(stats, delay), host, port, backlog=BACKLOG, reuse_address=True
+        lambda: CannedHTTP(stats, delay, arrivals), host, port, backlog=BACKLOG, reuse_address=True
     )
     bound = server.sockets[0].getsockname()[1]
     print(f"serving http://{host}:{bound}", flush=True)
@@ -215,10 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to hold each answer")
+    parser.add_argument(
+        "--record", action="store_true", help="stamp each call action's arrival (GET /_arrivals)"
+    )
     args = parser.parse_args(argv)
     raise_fd_limit()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.delay))
+        asyncio.run(serve(args.host, args.port, args.delay, args.record))
     return 0
 
 
