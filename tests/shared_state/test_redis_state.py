@@ -306,6 +306,28 @@ def statuses_body(call_ids: list[str]) -> bytes:
     return envelope("calls", {"messaging_product": "whatsapp", "statuses": statuses})
 
 
+async def listening(state: RedisState, store: Store) -> None:
+    """Wait (bounded) until `state`'s pub/sub listener hears another worker's announcement."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    stop = state.on_call_ended(heard.put_nowait)
+    other = store.client()
+    announcer = RedisState(other, prefix=state.prefix)
+    try:
+        for n in range(50):
+            await announcer.announce_call_ended(f"wacid.ping-{n}")
+            try:
+                async with asyncio.timeout(0.2):
+                    await heard.get()
+                return
+            except TimeoutError:
+                continue
+        raise AssertionError("the listener never subscribed")
+    finally:
+        stop()
+        await announcer.aclose()
+        await other.aclose()
+
+
 async def test_a_delivery_dedupes_in_one_round_trip(store: Store) -> None:
     """20 events in one delivery: one script call records all 20 keys (one slot, one node),
     on one Redis and on the cluster alike."""
@@ -320,6 +342,7 @@ async def test_a_delivery_dedupes_in_one_round_trip(store: Store) -> None:
     state = RedisState(client, prefix="batch")
     receiver = Receiver(router, secret="s", shared_state=state)
     await receiver.dispatch(parse(statuses_body(["wacid.warm-up"])))  # loads the script
+    await listening(state, store)  # the pub/sub listener's own gate read is done
     events = parse(statuses_body([f"wacid.{n}" for n in range(20)]))
     scripts, sets = store.calls("evalsha"), store.calls("set")
     await receiver.dispatch(events)
