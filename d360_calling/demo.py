@@ -224,7 +224,7 @@ async def _inbound_audio(report: Report, story: Story, sandbox: Sandbox) -> None
     report.check("answered with real audio (ICE + DTLS-SRTP on loopback)", audio.connected)
     greeting = asyncio.create_task(audio.play(tone(GREETING_TONE_HZ, seconds=3.0)))
     try:
-        heard = await _timed(_listen(audio.frames(), seconds=0.5))
+        heard = await _timed(audio.listen(0.5, skip=0.1))
         pitch = dominant_frequency(heard)
         report.check(
             f"the bot hears the caller's {CALLER_TONE_HZ:g} Hz tone",
@@ -246,17 +246,6 @@ async def _inbound_audio(report: Report, story: Story, sandbox: Sandbox) -> None
         "user hung up; the call's media closed",
         ended.call_id == call_id and await _timed(audio.wait_ended()) is None,
     )
-
-
-async def _listen(frames: Any, *, seconds: float) -> bytes:
-    """`seconds` of what the bot hears, after 100 ms of codec warm-up."""
-    pcm = bytearray()
-    async for frame in frames:
-        pcm += frame
-        if len(pcm) >= int((seconds + 0.1) * 96_000):
-            break
-    await frames.aclose()
-    return bytes(pcm[9_600:])
 
 
 async def _user_hears(sandbox: Sandbox, call_id: str) -> float | None:

@@ -111,14 +111,7 @@ class CallAudio:
             connect_timeout=connect_timeout,
             on_failed=on_failed,
         )
-        try:
-            await audio._set_remote(offer_sdp, "offer")
-            with audio._gathering():
-                await audio._pc.setLocalDescription(await audio._pc.createAnswer())
-            audio._sdp = audio._local_sdp()
-        except BaseException:
-            await audio.close()
-            raise
+        await audio._describe(offer_sdp)
         audio._arm_deadline()
         return audio
 
@@ -140,14 +133,22 @@ class CallAudio:
             connect_timeout=connect_timeout,
             on_failed=on_failed,
         )
-        try:
-            with audio._gathering():
-                await audio._pc.setLocalDescription(await audio._pc.createOffer())
-            audio._sdp = audio._local_sdp()
-        except BaseException:
-            await audio.close()
-            raise
+        await audio._describe(None)
         return audio
+
+    async def _describe(self, remote_offer: str | None) -> None:
+        """Make our SDP: an answer to `remote_offer`, or our own offer; closed on failure."""
+        try:
+            if remote_offer is not None:
+                await self._set_remote(remote_offer, "offer")
+            with self._gathering():
+                pc = self._pc
+                made = await (pc.createAnswer() if remote_offer is not None else pc.createOffer())
+                await pc.setLocalDescription(made)
+            self._sdp = self._local_sdp()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def sdp(self) -> str:
@@ -228,6 +229,21 @@ class CallAudio:
                 yield chunk
         finally:
             self._sink.unsubscribe(queue)
+
+    async def listen(self, seconds: float, *, skip: float = 0.0) -> bytes:
+        """The caller's next `seconds` of audio (48 kHz mono int16), after `skip` seconds
+        (codec warm-up); shorter if the audio ends first."""
+        wanted, skipped = round((seconds + skip) * SAMPLE_RATE) * 2, round(skip * SAMPLE_RATE) * 2
+        pcm = bytearray()
+        frames = self.frames()
+        try:
+            async for frame in frames:
+                pcm += frame
+                if len(pcm) >= wanted:
+                    break
+        finally:
+            await frames.aclose()
+        return bytes(pcm[skipped:wanted])
 
     async def record(self, path: str | os.PathLike[str], *, duration: float | None = None) -> None:
         """Record the caller into a WAV file until `duration` passes or the audio ends.

@@ -23,21 +23,11 @@ BOUND = 10.0
 """Seconds any one test may take."""
 
 
-async def _bot_hears(audio: CallAudio, seconds: float) -> bytes:
-    """The caller's audio for `seconds`, skipping the first 100 ms (codec warm-up)."""
-    pcm = bytearray()
-    async for frame in audio.frames():
-        pcm += frame
-        if len(pcm) >= int((seconds + 0.1) * 96_000):
-            break
-    return bytes(pcm[9_600:])
-
-
 async def _check_both_ways(audio: CallAudio, user: UserPeer) -> None:
     """The bot hears the user's 440 Hz, the user hears the bot's 660 Hz."""
     playing = asyncio.create_task(audio.play(tone(660.0, seconds=5.0)))
     try:
-        heard = await _bot_hears(audio, 0.5)
+        heard = await audio.listen(0.5, skip=0.1)
         assert dominant_frequency(heard) == pytest.approx(440.0, abs=5.0)
         assert user.dominant_frequency(0.3) == pytest.approx(660.0, abs=5.0)
     finally:

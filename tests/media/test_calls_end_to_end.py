@@ -59,21 +59,13 @@ async def bot() -> AsyncIterator[Bot]:
         await runner.cleanup()
 
 
-async def hear(audio: CallAudio, seconds: float) -> bytes:
-    """The caller's audio for `seconds`, after 100 ms of codec warm-up."""
-    pcm = bytearray()
-    async for frame in audio.frames():
-        pcm += frame
-        if len(pcm) >= int((seconds + 0.1) * 96_000):
-            break
-    return bytes(pcm[9_600:])
-
-
 async def both_ways(audio: CallAudio, bot: Bot, call_id: str, user_hz: float) -> None:
     """The bot hears `user_hz`; the user hears the bot's 660 Hz."""
     playing = asyncio.create_task(audio.play(tone(660.0, seconds=5.0)))
     try:
-        assert dominant_frequency(await hear(audio, 0.5)) == pytest.approx(user_hz, abs=5.0)
+        assert dominant_frequency(await audio.listen(0.5, skip=0.1)) == pytest.approx(
+            user_hz, abs=5.0
+        )
         for _ in range(50):
             if bot.sandbox.voice(call_id).dominant_frequency(0.3) is not None:
                 break

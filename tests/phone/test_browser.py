@@ -81,21 +81,13 @@ async def bot() -> AsyncIterator[Bot]:
     await runner.cleanup()
 
 
-async def hear(audio: CallAudio, seconds: float) -> bytes:
-    """What the bot hears for `seconds`, after 200 ms of codec and echo warm-up."""
-    pcm = bytearray()
-    async for frame in audio.frames():
-        pcm += frame
-        if len(pcm) >= int((seconds + 0.2) * 96_000):
-            break
-    return bytes(pcm[19_200:])
-
-
 async def both_ways(audio: CallAudio, browser: Browser) -> None:
     """The bot hears the browser's tone; the page hears the bot's."""
     playing = asyncio.create_task(audio.play(tone(BOT_TONE_HZ, seconds=10.0)))
     try:
-        assert dominant_frequency(await hear(audio, 0.5)) == pytest.approx(USER_TONE_HZ, abs=5.0)
+        assert dominant_frequency(await audio.listen(0.5, skip=0.2)) == pytest.approx(
+            USER_TONE_HZ, abs=5.0
+        )
         heard = await browser.wait_for(
             "phoneStats.heardHz", lambda hz: hz is not None and abs(hz - BOT_TONE_HZ) <= 5.0
         )
