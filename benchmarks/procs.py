@@ -110,14 +110,67 @@ def redis_server() -> Iterator[str | None]:
         command += ["--save", "", "--appendonly", "no"]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while time.monotonic() < deadline:  # bounded by READY_TIMEOUT
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    time.sleep(0.05)
+            _wait_for_port(port)
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:  # bounded by READY_TIMEOUT
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def redis_cluster() -> Iterator[tuple[str, int] | None]:
+    """Three cluster-enabled redis-servers on loopback joined by `redis-cli --cluster create`:
+    a node's (host, port), or `None` when redis-server or redis-cli is missing."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        yield None
+        return
+    ports = []
+    for _ in range(6):  # three client ports and three cluster-bus ports
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    processes = []
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            for port, bus in zip(ports[:3], ports[3:], strict=True):
+                command = [server, "--port", str(port), "--bind", "127.0.0.1"]
+                command += ["--dir", folder, "--save", "", "--appendonly", "no"]
+                command += ["--cluster-enabled", "yes", "--cluster-port", str(bus)]
+                command += ["--cluster-config-file", f"nodes-{port}.conf"]
+                processes.append(
+                    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
+                _wait_for_port(port)
+            nodes = [f"127.0.0.1:{port}" for port in ports[:3]]
+            create = [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0"]
+            subprocess.run([*create, "--cluster-yes"], check=True, capture_output=True, timeout=30)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while time.monotonic() < deadline:  # bounded: until every node says ok
+                infos = [
+                    subprocess.run(
+                        [cli, "-p", str(port), "cluster", "info"],
+                        capture_output=True,
+                        text=True,
+                        timeout=10,
+                    ).stdout
+                    for port in ports[:3]
+                ]
+                if all("cluster_state:ok" in info for info in infos):
+                    break
+                time.sleep(0.1)
+            yield ("127.0.0.1", ports[0])
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
