@@ -1,9 +1,11 @@
 """The benchmark runner: `python -m benchmarks [--quick] [--requests N] [--rounds R] ...`.
 
 Starts the canned server in its own process, runs every scenario (raw aiohttp, the SDK's
-default chain, the SDK with middleware off, pywa_async) interleaved and repeated, then the
-micro-benchmarks and the in-flight memory test (a fresh process per size), and prints the
-tables, the targets with PASS/MISS, and draws the ratio chart.
+default chain with and without the `speedups` extra, the SDK with middleware off, the SDK with
+aiohttp stubbed out, pywa_async) interleaved and repeated, then the micro-benchmarks, the
+per-layer table, the in-flight memory test (a fresh process per size) and the ring storm
+(`benchmarks.ringstorm`), and prints the tables, the targets with PASS/MISS, and draws the
+ratio chart.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Any
 
 import attrs
 
-from benchmarks import payloads, procs, report
+from benchmarks import layers, payloads, procs, report, ringstorm, sdk_only
 from benchmarks.load import Run, measure, probe
 from benchmarks.micro import run_micro
-from benchmarks.scenarios import OPERATIONS, Scenario, make_scenarios, pywa_available
+from benchmarks.scenarios import OPERATIONS, RAW, Scenario, make_scenarios, pywa_available
 from benchmarks.server import raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +44,10 @@ class Config:
     memory_sizes: tuple[int, ...]
     memory_delay: float
     micro_time: float
+    layer_number: int = 10_000
+    layer_rounds: int = 3
+    storm_calls: int = 1000
+    storm_rounds: int = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-pywa", action="store_true", help="skip the pywa_async scenarios")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-micro", action="store_true")
+    parser.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    parser.add_argument("--no-storm", action="store_true", help="skip the ring storm")
+    parser.add_argument("--storm-calls", type=int, default=1000, help="connects per storm (1000)")
+    parser.add_argument("--storm-rounds", type=int, default=3, help="ring-storm rounds (3)")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--chart", type=Path, default=CHART)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -68,9 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def config_from(args: argparse.Namespace) -> Config:
     if args.quick:
-        return Config(200, 1, (1, 64), (200,), 0.3, 0.02)
-    if args.requests < 1 or args.rounds < 1:
-        raise SystemExit("--requests and --rounds must be at least 1")
+        return Config(200, 1, (1, 64), (200,), 0.3, 0.02, 300, 1, 50, 1)
+    if args.requests < 1 or args.rounds < 1 or args.storm_calls < 1 or args.storm_rounds < 1:
+        raise SystemExit("--requests, --rounds, --storm-calls and --storm-rounds must be >= 1")
     return Config(
         args.requests,
         args.rounds,
@@ -78,6 +88,8 @@ def config_from(args: argparse.Namespace) -> Config:
         tuple(int(n) for n in args.memory_sizes.split(",")) if args.memory_sizes else (),
         args.memory_delay,
         0.2,
+        storm_calls=args.storm_calls,
+        storm_rounds=args.storm_rounds,
     )
 
 
@@ -105,6 +117,7 @@ async def run_matrix(
 ) -> tuple[list[Run], dict[tuple[str, str], str], dict[str, str]]:
     """Every scenario, operation and concurrency, `rounds` times, the order rotated each round."""
     scenarios = make_scenarios(base_url, with_pywa=with_pywa, redis_url=redis_url)
+    scenarios += sdk_only.make_scenarios(base_url)
     failures: dict[tuple[str, str], str] = {}
     usable: list[Scenario] = []
     runs: list[Run] = []
@@ -112,12 +125,13 @@ async def run_matrix(
         for scenario in scenarios:
             await scenario.start()
             for name, operation in list(scenario.operations.items()):
-                reason = await probe(operation)
-                if reason is not None:
-                    failures[(scenario.name, name)] = reason
-                    del scenario.operations[name]
-                    continue
-                await measure(scenario.name, name, operation, min(200, config.requests), 64)
+                with scenario.backend():
+                    reason = await probe(operation)
+                    if reason is not None:
+                        failures[(scenario.name, name)] = reason
+                        del scenario.operations[name]
+                        continue
+                    await measure(scenario.name, name, operation, min(200, config.requests), 64)
             usable.append(scenario)
         for round_number in range(config.rounds):
             for name in OPERATIONS:
@@ -127,9 +141,11 @@ async def run_matrix(
                         work = scenario.operations.get(name)
                         if work is None:
                             continue
-                        runs.append(
-                            await measure(scenario.name, name, work, config.requests, concurrency)
-                        )
+                        requests = config.requests * scenario.requests_factor
+                        with scenario.backend():
+                            runs.append(
+                                await measure(scenario.name, name, work, requests, concurrency)
+                            )
             print(f"  round {round_number + 1}/{config.rounds} done", flush=True)
     finally:
         for scenario in scenarios:
@@ -184,6 +200,19 @@ def memory_results(config: Config) -> list[dict[str, Any]]:
     return results
 
 
+def ring_storm(config: Config) -> tuple[list[ringstorm.Row], str]:
+    """The ring storm (`benchmarks.ringstorm`), its rows interleaved round by round; where the
+    processes ran."""
+    print(
+        f"ring storm: {config.storm_calls} connects at once, {config.storm_rounds} rounds",
+        flush=True,
+    )
+    with ringstorm.pinned() as bot_cpu:
+        where = "unpinned" if bot_cpu is None else f"bot on CPU {bot_cpu}, the rest on the others"
+        storms = ringstorm.run(config.storm_calls, config.storm_rounds, bot_cpu=bot_cpu)
+    return ringstorm.aggregate(storms), where
+
+
 def write_readme(text: str) -> None:
     current = README.read_text() if README.exists() else f"{START}\n{END}\n"
     if START not in current or END not in current:
@@ -222,19 +251,44 @@ def main(argv: list[str] | None = None) -> int:
             run_matrix(server.base_url, config, why_not is None, redis_url)
         )
     rows = report.aggregate(runs, failures)
+    sent = [row for row in rows if row.scenario not in sdk_only.STUBBED]
 
     micros = [] if args.no_micro else run_micro(min_time=config.micro_time)
+    layer_rows = []
+    if not args.no_layers:
+        print("layers ...", flush=True)
+        layer_rows = layers.run_layers(number=config.layer_number, rounds=config.layer_rounds)
     memory = [] if args.no_memory or not config.memory_sizes else memory_results(config)
+    storm_rows: list[ringstorm.Row] = []
+    storm_where = ""
+    if not args.no_storm:
+        storm_rows, storm_where = ring_storm(config)
 
     sections = [
         f"Machine: {description}.",
-        f"Load: {config.requests} requests per run, {config.rounds} interleaved rounds; "
-        f"req/s and CPU are medians over rounds, latency percentiles pool every request.",
-        report.scenario_table(rows),
+        f"Load: {config.requests} requests per run ({sdk_only.REQUESTS_FACTOR} times that for the "
+        f"rows that send nothing), {config.rounds} interleaved rounds; req/s and CPU are "
+        "medians over rounds, latency percentiles pool every request.",
+        report.scenario_table(sent),
     ]
     sections += [f"`{name}`: {note}." for name, note in notes.items()]
     if why_not is not None:
         sections.append(f"pywa_async rows skipped: {why_not}.")
+    sections.append(
+        "The SDK's own cost, aiohttp stubbed out (client CPU µs per request, medians over the "
+        "same rounds as raw aiohttp's):\n\n" + sdk_only.sdk_only_table(rows)
+    )
+    if layer_rows:
+        raw_cpu = {
+            op: row.cpu_us
+            for op in OPERATIONS
+            if (row := report.find(rows, RAW, op, max(config.concurrency))) is not None
+        }
+        sections.append(
+            "Per layer (µs per request, aiohttp stubbed, best of "
+            f"{config.layer_rounds} interleaved rounds; see benchmarks/layers.py):\n\n"
+            + layers.layers_table(layer_rows, raw_cpu, max(config.concurrency))
+        )
     if micros:
         sections.append(report.micro_table(micros))
     if memory:
@@ -243,12 +297,27 @@ def main(argv: list[str] | None = None) -> int:
             "/proc/self/status, VmHWM minus VmRSS after warm-up, a fresh process per row):\n\n"
             + report.memory_table(memory)
         )
-    sections.append(report.targets_table(report.targets(rows, micros, memory)))
+    if storm_rows:
+        sections.append(
+            f"Ring storm: {config.storm_calls:,} signed connect webhooks at once, "
+            f"{config.storm_rounds} interleaved rounds, a fresh bot per storm ({storm_where}); "
+            "latency from the delivery's first bytes read by the bot to its pre_accept read by "
+            "the API server, pooling every call of every round:\n\n"
+            + ringstorm.rows_table(storm_rows)
+            + "\n\n"
+            + ringstorm.detail_table(storm_rows)
+        )
+    all_targets = report.targets(sent, micros, memory) + sdk_only.targets(rows)
+    all_targets += [
+        report.Target(name, measured, goal, passed)
+        for name, measured, goal, passed in ringstorm.targets(storm_rows)
+    ]
+    sections.append(report.targets_table(all_targets))
     text = "\n\n".join(sections)
     print("\n" + text + "\n", flush=True)
 
     if not args.no_chart:
-        why_no_chart = report.draw_chart(rows, args.chart)
+        why_no_chart = report.draw_chart(sent, args.chart)
         print(why_no_chart or f"chart: {args.chart}", flush=True)
     if args.json is not None:
         dump = {
@@ -256,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             "config": attrs.asdict(config),
             "rows": [attrs.asdict(row) for row in rows],
             "micro": [attrs.asdict(m) for m in micros],
+            "layers": [attrs.asdict(layer) for layer in layer_rows],
             "memory": memory,
+            "storm": [attrs.asdict(row) for row in storm_rows],
+            "targets": [attrs.asdict(target) for target in all_targets],
         }
         args.json.write_text(json.dumps(dump, indent=2))
     if args.update_readme:

@@ -7,14 +7,15 @@ it out, and one whose operation fails on the first probe is reported, not hidden
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final
 
 import aiohttp
 
 from benchmarks import payloads
-from d360_calling import Client, SessionDescription
+from d360_calling import Client, SessionDescription, jsonutil
 from d360_calling.models.calls import CallActionResult
 from d360_calling.models.permissions import CallPermissions
 
@@ -27,6 +28,10 @@ RAW: Final = "raw aiohttp"
 SDK_DEFAULT: Final = "SDK default chain"
 SDK_BARE: Final = "SDK middleware off"
 SDK_REDIS: Final = "SDK default chain, Redis state"
+SDK_STDLIB: Final = "SDK default chain, stdlib json"
+"""The default chain without the `speedups` extra (its JSON backend switched to the standard
+library in the same process, as `jsonutil` selects it when orjson is not installed)."""
+
 PYWA: Final = "pywa_async"
 PYWA_API: Final = "pywa_async .api"
 """pywa's lower layer, called directly: the workaround for its broken `get_call_permissions`."""
@@ -37,10 +42,24 @@ class Scenario:
 
     name: str = ""
     note: str = ""
+    json_backend: str = jsonutil.BACKEND
+    """The SDK's JSON backend while this scenario runs (the installed default, or "json")."""
+    requests_factor: int = 1
+    """Multiplies the run's requests (rows that send nothing take longer to measure well)."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.operations: dict[str, Operation] = {}
+
+    @contextlib.contextmanager
+    def backend(self) -> Iterator[None]:
+        """The SDK on this scenario's JSON backend while the block runs."""
+        before = jsonutil.dumps, jsonutil.loads
+        jsonutil.dumps, jsonutil.loads = jsonutil.BACKENDS[self.json_backend]
+        try:
+            yield
+        finally:
+            jsonutil.dumps, jsonutil.loads = before
 
     async def start(self) -> None:
         """Make the client (inside the running loop)."""
@@ -91,9 +110,13 @@ class RawAiohttp(Scenario):
 class Sdk(Scenario):
     """`d360_calling.Client` with the given options (the default chain, or middleware off)."""
 
-    def __init__(self, base_url: str, name: str, **options: Any) -> None:
+    def __init__(
+        self, base_url: str, name: str, *, json_backend: str | None = None, **options: Any
+    ) -> None:
         super().__init__(base_url)
         self.name = name
+        if json_backend is not None:
+            self.json_backend = json_backend
         self._options = options
         self._client: Client | None = None
         self._answer = SessionDescription.answer(payloads.SDP)
@@ -211,11 +234,18 @@ def make_scenarios(
     base_url: str, *, with_pywa: bool, redis_url: str | None = None
 ) -> list[Scenario]:
     """Every scenario of the run, the floor first."""
+    default = Sdk(base_url, SDK_DEFAULT)
+    default.note = f"JSON backend {jsonutil.BACKEND}" + (
+        " (the speedups extra)" if jsonutil.BACKEND != "json" else " (speedups not installed)"
+    )
     scenarios: list[Scenario] = [
         RawAiohttp(base_url),
-        Sdk(base_url, SDK_DEFAULT),
+        default,
         Sdk(base_url, SDK_BARE, retry=None, rate_limit=None),
     ]
+    if jsonutil.BACKEND != "json":  # the speedups extra is installed: also measure without it
+        scenarios.append(Sdk(base_url, SDK_STDLIB, json_backend="json"))
+
     if redis_url is not None:
         scenarios.append(SdkRedis(base_url, redis_url))
     if with_pywa:

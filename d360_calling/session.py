@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+from asyncio import get_running_loop
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -133,6 +134,67 @@ Handler = Callable[[Request], Awaitable[Response]]
 """What a middleware calls to pass the request on."""
 
 
+def _builder(cls: type, positional: Sequence[str], fixed: Mapping[str, str]) -> Any:
+    """A constructor for a frozen, slotted attrs class without converters, validators or
+    post-init (so its `__init__` only stores values): it stores the same values through the
+    slots directly, which is cheaper than `__init__`'s generic `object.__setattr__` per field.
+    `positional` are its parameters; `fixed` maps every other field to the expression
+    `__init__` would use for its default. For the SDK's own per-request objects only."""
+    names: dict[str, Any] = {"new": object.__new__, "cls": cls, "SentRecord": SentRecord}
+    fields = attrs.fields(cls)
+    assert {f.name for f in fields} == {*positional, *fixed}
+    assert all(f.converter is None and f.validator is None and f.init for f in fields)
+    assert not hasattr(cls, "__attrs_post_init__")
+    assert "__slots__" in cls.__dict__
+    lines = [f"def build({', '.join(positional)}):", "    i = new(cls)"]
+    for n, field in enumerate(fields):
+        names[f"set{n}"] = cls.__dict__[field.name].__set__
+        lines.append(f"    set{n}(i, {fixed.get(field.name, field.name)})")
+    lines.append("    return i")
+    exec("\n".join(lines), names)  # noqa: S102 - generated from the class's own fields
+    return names["build"]
+
+
+new_request: Callable[
+    [
+        str,
+        str,
+        str,
+        Any,
+        Mapping[str, str] | None,
+        bool,
+        Timeout | None,
+        float | None,
+        Mapping[str, Any],
+        str,
+    ],
+    Request,
+] = _builder(
+    Request,
+    (
+        "method",
+        "path",
+        "operation",
+        "json",
+        "query",
+        "idempotent",
+        "timeout",
+        "deadline",
+        "options",
+        "base_url",
+    ),
+    {"headers": "{}", "attempt": "1", "waited": "0.0", "sent_record": "SentRecord()"},
+)
+"""`Request(method, path, operation, json=..., query=..., idempotent=..., timeout=...,
+deadline=..., options=..., base_url=...)` with the other fields at their defaults (a fresh
+headers dict and `SentRecord`), built for the endpoints' hot path."""
+
+new_response: Callable[[int, Mapping[str, str], bytes, int, float], Response] = _builder(
+    Response, ("status", "headers", "body", "attempt", "elapsed"), {}
+)
+"""`Response(status, headers, body, attempt, elapsed)`, built for the terminal handler."""
+
+
 class Middleware(Protocol):
     """Wraps every request: may change it, wait, retry, or turn the outcome into another.
 
@@ -172,10 +234,19 @@ def _in_use(middleware: Middleware, options: Mapping[str, Any]) -> bool:
 
 
 def compose(middlewares: Sequence[Middleware], terminal: Handler) -> Handler:
-    """`middlewares` (outermost first) around `terminal`, as one handler."""
+    """`middlewares` (outermost first) around `terminal`, as one handler.
+
+    A middleware with a `bind(call_next) -> Handler` method (the SDK's own) supplies its
+    handler itself, which then costs no wrapper per request; any other is called as
+    `middleware(request, call_next=...)`.
+    """
     handler = terminal
     for middleware in reversed(middlewares):
-        handler = functools.partial(middleware, call_next=handler)
+        bind = getattr(middleware, "bind", None)
+        if bind is not None:
+            handler = bind(handler)
+        else:
+            handler = functools.partial(middleware, call_next=handler)
     return handler
 
 
@@ -324,18 +395,20 @@ class Session:
 
     async def send(self, request: Request) -> Response:
         """Run `request` through the chain within its overall deadline."""
+        return await self.dispatch(request)
+
+    def dispatch(self, request: Request) -> Awaitable[Response]:
+        """What `send` awaits: the chain's awaitable for `request` (one frame fewer, for the
+        endpoints; raises at once if the client is closed)."""
         if self._pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
         timeout = request.timeout
         if timeout is None or request.deadline is None:
             timeout = timeout or self.timeout
-            deadline = asyncio.get_running_loop().time() + timeout.total
+            deadline = get_running_loop().time() + timeout.total
             request = attrs.evolve(request, timeout=timeout, deadline=deadline)
-        record = request.sent_record
-        if record.sent:  # a request passed to `send` again: this call has sent nothing yet
-            record = SentRecord()
-            request = attrs.evolve(request, sent_record=record)
-        chain, watch = self._chain, self._watch_deadline
+        if request.sent_record.sent:  # a request passed to `send` again: nothing sent yet
+            request = attrs.evolve(request, sent_record=SentRecord())
         options = request.options
         if options and self._own_chain(options):
             chain, watch = self._compose(
@@ -343,8 +416,17 @@ class Session:
                 options.get("attempt_middlewares", self.attempt_middlewares),
                 options,
             )
-        if not watch:
-            return await chain(request)
+            if watch:
+                return self._watched(chain, request)
+            return chain(request)
+        if self._watch_deadline:
+            return self._watched(self._chain, request)
+        return self._chain(request)
+
+    async def _watched(self, chain: Handler, request: Request) -> Response:
+        """`chain(request)` under a timer for the call's deadline (for user middlewares that
+        may wait on their own)."""
+        record = request.sent_record
         try:
             async with asyncio.timeout_at(request.deadline) as scope:
                 return await chain(request)
@@ -371,9 +453,10 @@ class Session:
 
     async def _send(self, request: Request) -> Response:
         """The terminal handler: one HTTP attempt; typed errors for everything but 2xx."""
-        if self._pool.closed:
+        pool = self._pool
+        if pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
-        http = self._client()
+        http = pool.http if pool.http is not None else self._client()
         data = None
         if request.json is not None:
             data = jsonutil.dumps(request.json)
@@ -382,13 +465,16 @@ class Session:
             headers = self._headers
         if request.headers:
             headers = {**request.headers, **headers}
-        loop = asyncio.get_running_loop()
+        loop = get_running_loop()
         started = loop.time()
         timeout = request.timeout or self.timeout
-        attempt_timeout = self._attempt_timeout(timeout)
+        default, attempt_timeout = self._default_attempt_timeout
+        if timeout is not default and timeout != default:
+            attempt_timeout = _client_timeout(timeout)
         capped = False
-        if request.deadline is not None and request.deadline - started < timeout.attempt:
-            remaining = request.deadline - started
+        deadline = request.deadline
+        if deadline is not None and deadline - started < timeout.attempt:
+            remaining = deadline - started
             if remaining <= 0:
                 raise deadline_exceeded(request, request_sent=False)
             capped = True
@@ -397,6 +483,9 @@ class Session:
                 sock_connect=min(timeout.connect, remaining),
                 ceil_threshold=_NEVER_ROUND,
             )
+        cap = self.max_body_size
+        if request.options:
+            cap = request.options.get("max_body_size", cap)
         request.sent_record.sent = True
         try:
             async with http.request(
@@ -410,7 +499,11 @@ class Session:
                 raise_for_status=False,
             ) as raw:
                 status, response_headers = raw.status, raw.headers
-                body = await self._read(raw, request)
+                length = raw.content_length
+                if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
+                    body = await raw.read()
+                else:
+                    body = await self._read(raw, request, cap)
         except (aiohttp.ClientError, TimeoutError) as exc:
             failure: TransportError | None = _transport_error(exc, request)
             if capped and isinstance(exc, TimeoutError):
@@ -423,12 +516,16 @@ class Session:
             raise failure
         if not 200 <= status < 300:
             raise _answer_error(request, status, response_headers, body)
-        return Response(status, response_headers, body, request.attempt, loop.time() - started)
+        return new_response(status, response_headers, body, request.attempt, loop.time() - started)
 
-    async def _read(self, raw: aiohttp.ClientResponse, request: Request) -> bytes:
-        cap = self.max_body_size
-        if request.options:
-            cap = request.options.get("max_body_size", cap)
+    async def _read(
+        self, raw: aiohttp.ClientResponse, request: Request, cap: int | None = None
+    ) -> bytes:
+        """The body, in chunks, failing once it passes `cap` (the call's `max_body_size`)."""
+        if cap is None:
+            cap = self.max_body_size
+            if request.options:
+                cap = request.options.get("max_body_size", cap)
         length = raw.content_length
         if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
             return await raw.read()

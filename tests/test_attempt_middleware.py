@@ -143,12 +143,16 @@ async def test_attempt_middlewares_run_after_the_in_flight_cap(server: ScriptedS
 
 
 def chain_depth(client: Client) -> int:
-    """How many middleware frames the client's composed chain has."""
+    """How many middleware frames the client's composed chain has: a user middleware is a
+    `functools.partial`, an SDK middleware the handler its `bind` made (with `call_next`)."""
     depth = 0
     handler = client._session._chain
-    while isinstance(handler, functools.partial):
+    while isinstance(handler, functools.partial) or hasattr(handler, "call_next"):
         depth += 1
-        handler = handler.keywords["call_next"]
+        if isinstance(handler, functools.partial):
+            handler = handler.keywords["call_next"]
+        else:
+            handler = handler.call_next
     assert inspect.ismethod(handler)
     assert handler.__name__ == "_send"
     return depth

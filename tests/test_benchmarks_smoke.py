@@ -17,7 +17,31 @@ def test_benchmark_runner_smoke(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| target |" in done.stdout
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    rows = result["rows"]
     names = {row["scenario"] for row in rows}
     assert {"raw aiohttp", "SDK default chain", "SDK middleware off"} <= names
+    # The SDK's own cost, aiohttp stubbed out, and the load loop's, in the same run.
+    assert {"SDK-only (send stubbed)", "harness (no-op operation)"} <= names
     assert all(row["errors"] == 0 for row in rows)
+    assert "SDK alone ÷ raw" in done.stdout
+    targets = {target["name"] for target in result["targets"]}
+    assert any(name.startswith("SDK-only CPU/req vs raw, permissions.get") for name in targets)
+    assert any(name.startswith("SDK-only CPU/req vs raw, calls.accept") for name in targets)
+    # The per-layer table: each layer, per operation and JSON backend.
+    layers = {(layer["layer"], layer["operation"]) for layer in result["layers"]}
+    for operation in ("calls.accept", "permissions.get"):
+        for layer in (
+            "build + validate the request",
+            "RetryMiddleware (default policy)",
+            "RateLimitMiddleware (default policy)",
+            "LoggingMiddleware (default policy)",
+            "decode the answer (jsonutil.loads)",
+            "structure the answer (cattrs)",
+            "whole call, aiohttp stubbed (measured)",
+        ):
+            assert (layer, operation) in layers
+    # The ring storm's rows and targets, in the same run.
+    storm = {row["kind"] for row in result["storm"]}
+    assert {"floor", "floor-fifo", "sdk-json"} <= storm
+    assert any(name.startswith("ring storm p99") for name in targets)

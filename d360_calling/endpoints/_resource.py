@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from asyncio import get_running_loop
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypedDict, TypeVar
 
@@ -11,7 +11,15 @@ from ..errors import ValidationError
 from ..middleware.ratelimit import RateLimitPolicy
 from ..middleware.retry import RetryPolicy
 from ..models.converter import converter, explain
-from ..session import Middleware, Request, Session, Timeout, unreadable_answer
+from ..session import (
+    Middleware,
+    Request,
+    Response,
+    Session,
+    Timeout,
+    new_request,
+    unreadable_answer,
+)
 
 T = TypeVar("T")
 
@@ -119,17 +127,17 @@ class Resource:
         else:
             timeout, overrides = session.timeout, session.options
         # Timeout and deadline set here, so `Session.send` need not copy the request.
-        return Request(
+        return new_request(
             method,
             path,
             operation,
-            json=json,
-            query=query,
-            idempotent=idempotent,
-            timeout=timeout,
-            deadline=asyncio.get_running_loop().time() + timeout.total,
-            options=overrides,
-            base_url=session.base_url,
+            json,
+            query,
+            idempotent,
+            timeout,
+            get_running_loop().time() + timeout.total,
+            overrides,
+            session.base_url,
         )
 
     def _timeout(self, timeout: float | Timeout | None) -> Timeout | None:
@@ -146,7 +154,17 @@ class Resource:
     ) -> T:
         """Send `request` and structure the answer as `model`; `missing` may name something
         the answer must hold beyond its shape (then it is unreadable too)."""
-        response = await self._session.send(request)
+        return self._answer(request, await self._session.dispatch(request), model, missing)
+
+    def _answer(
+        self,
+        request: Request,
+        response: Response,
+        model: type[T],
+        missing: Callable[[T], str | None] | None = None,
+    ) -> T:
+        """The answer to `request` structured as `model` (what `_call` does once the response
+        is in; the hot endpoints await `dispatch` themselves and call this, one frame fewer)."""
         try:
             payload = jsonutil.loads(response.body)
         except ValueError as error:

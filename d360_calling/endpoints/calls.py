@@ -61,7 +61,8 @@ class Calls(Resource):
             call_id=validation.call_id(call_id),
             session=validation.session(session, SdpType.ANSWER),
         )
-        return await self._call(self._action("calls.pre_accept", body, options), CallActionResult)
+        request = self._action("calls.pre_accept", body, options)
+        return self._answer(request, await self._session.dispatch(request), CallActionResult)
 
     async def accept(
         self,
@@ -83,7 +84,8 @@ class Calls(Resource):
             recording=recording,
             transcription=transcription,
         )
-        return await self._call(self._action("calls.accept", body, options), CallActionResult)
+        request = self._action("calls.accept", body, options)
+        return self._answer(request, await self._session.dispatch(request), CallActionResult)
 
     async def reject(self, call_id: str, **options: Unpack[CallOptions]) -> CallActionResult:
         """Reject an inbound call before it is accepted."""
@@ -92,7 +94,8 @@ class Calls(Resource):
             action=CallAction.REJECT,
             call_id=validation.call_id(call_id),
         )
-        return await self._call(self._action("calls.reject", body, options), CallActionResult)
+        request = self._action("calls.reject", body, options)
+        return self._answer(request, await self._session.dispatch(request), CallActionResult)
 
     async def terminate(self, call_id: str, **options: Unpack[CallOptions]) -> CallActionResult:
         """End an active call (also after the user hung up, so billing ends accurately)."""
@@ -101,7 +104,8 @@ class Calls(Resource):
             action=CallAction.TERMINATE,
             call_id=validation.call_id(call_id),
         )
-        return await self._call(self._action("calls.terminate", body, options), CallActionResult)
+        request = self._action("calls.terminate", body, options)
+        return self._answer(request, await self._session.dispatch(request), CallActionResult)
 
     def _action(
         self,

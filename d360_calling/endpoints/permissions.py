@@ -30,7 +30,7 @@ class Permissions(Resource):
         """The user's permission, the actions allowed now and their limits."""
         user = validation.wa_id(wa_id)
         request = self._request("GET", f"/calling/permissions/{user}", "permissions.get", options)
-        return await self._call(request, CallPermissions)
+        return self._answer(request, await self._session.dispatch(request), CallPermissions)
 
     async def request(
         self, wa_id: str, body_text: str | None = None, **options: Unpack[CallOptions]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..errors import APIError, D360Error
@@ -76,6 +77,22 @@ class LoggingMiddleware:
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         if not logger.isEnabledFor(logging.DEBUG):
             return await call_next(request)
+        return await self._logged(request, call_next)
+
+    def bind(self, call_next: Handler) -> Handler:
+        """This middleware around `call_next`: with DEBUG off (checked per request, so turning
+        it on takes effect at once) the request goes straight on, with no frame of its own."""
+        enabled = logger.isEnabledFor
+
+        def logged(request: Request) -> Awaitable[Response]:
+            if not enabled(logging.DEBUG):
+                return call_next(request)
+            return self._logged(request, call_next)
+
+        logged.call_next = call_next  # type: ignore[attr-defined]  # what it wraps
+        return logged
+
+    async def _logged(self, request: Request, call_next: Handler) -> Response:
         started = time.perf_counter()
         try:
             response = await call_next(request)

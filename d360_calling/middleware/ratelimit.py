@@ -9,6 +9,7 @@ wait longer than what the call has left fails at once.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Final
 
 import attrs
@@ -53,6 +54,55 @@ class RateLimitPolicy:
         validation.positive("max_gate_close", self.max_gate_close, allow_zero=True)
 
 
+class _Slots:
+    """A FIFO cap on calls in flight. A call takes a slot without suspending when one is free
+    and nobody queues; otherwise it queues, and a slot given back goes straight to the first
+    call still waiting (strict arrival order, so a call's second request cannot overtake the
+    first requests of calls queued before it)."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """Whether a call arriving now would have to queue."""
+        return self.free <= 0 or bool(self.waiters)
+
+    def try_take(self) -> bool:
+        """Take a slot if that needs no wait."""
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a slot, queueing (FIFO) until one is handed over."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, but leaving (cancelled): pass it on
+            elif waiter in self.waiters:  # `release` drops cancelled waiters it meets first
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first call still waiting, else to the pool."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class _Limiter:
     """One policy's in-flight cap, and how many calls are inside it now."""
 
@@ -60,9 +110,7 @@ class _Limiter:
 
     def __init__(self, policy: RateLimitPolicy) -> None:
         self.policy = policy
-        self.slots = (
-            asyncio.Semaphore(policy.max_in_flight) if policy.max_in_flight is not None else None
-        )
+        self.slots = _Slots(policy.max_in_flight) if policy.max_in_flight is not None else None
         self.users = 0
 
 
@@ -102,23 +150,46 @@ class RateLimitMiddleware:
         return limiter
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        policy: RateLimitPolicy | None = request.options.get("rate_limit", self.policy)
-        if policy is None:
-            return await call_next(request)
-        if policy is not self.policy:
-            return await self._under(self._limiter(policy), request, call_next)
-        assert self._default is not None
-        slots = self._default.slots
-        if slots is None:
-            return await self._send(request, call_next, policy)
-        if slots.locked():
-            await self._queue(slots, request)
-        else:
-            await slots.acquire()
-        try:
-            return await self._send(request, call_next, policy)
-        finally:
-            slots.release()
+        return await self.bind(call_next)(request)
+
+    def bind(self, call_next: Handler) -> Handler:
+        """This middleware around `call_next`, as one handler (what the session composes).
+        Under the client's own policy, a call that finds a free slot, an open gate and no
+        token bucket passes without suspending."""
+
+        async def rate_limited(request: Request) -> Response:
+            options = request.options
+            policy: RateLimitPolicy | None = (
+                options.get("rate_limit", self.policy) if options else self.policy
+            )
+            if policy is None:
+                return await call_next(request)
+            if policy is not self.policy:
+                return await self._under(self._limiter(policy), request, call_next)
+            assert self._default is not None
+            slots = self._default.slots
+            if slots is None:
+                return await self._send(request, call_next, policy)
+            if slots.free > 0 and not slots.waiters:  # `slots.try_take()`, inlined
+                slots.free -= 1
+            else:
+                await self._queue(slots, request)
+            try:
+                wait = self.state.gate_wait()
+                if wait > 0:
+                    await self._wait(request, wait)
+                if policy.requests_per_second is not None:
+                    await self._take_token(request, policy.requests_per_second, policy.burst)
+                try:
+                    return await call_next(request)
+                except RateLimitError as error:
+                    await self._limited(error, policy)
+                    raise
+            finally:
+                slots.release()
+
+        rate_limited.call_next = call_next  # type: ignore[attr-defined]  # what it wraps
+        return rate_limited
 
     async def _under(self, limiter: _Limiter, request: Request, call_next: Handler) -> Response:
         """A call under a policy of its own: counted in, so its cap is not dropped meanwhile."""
@@ -135,9 +206,11 @@ class RateLimitMiddleware:
         finally:
             limiter.users -= 1
 
-    async def _queue(self, slots: asyncio.Semaphore, request: Request) -> None:
+    async def _queue(self, slots: _Slots, request: Request) -> None:
         """Take an in-flight slot, waiting no longer than the call's deadline."""
-        if not slots.locked() or request.deadline is None:
+        if slots.try_take():
+            return
+        if request.deadline is None:
             await slots.acquire()
             return
         try:
@@ -155,13 +228,18 @@ class RateLimitMiddleware:
         try:
             return await call_next(request)
         except RateLimitError as error:
-            if isinstance(error, CallingError):
-                raise  # a call limit (138002, 138005) is about calls, not the whole account
-            backoff = error.retry_after
-            if backoff is None:
-                backoff = policy.default_backoff
-            await self.state.close_gate(min(backoff, policy.max_gate_close))
+            await self._limited(error, policy)
             raise
+
+    async def _limited(self, error: RateLimitError, policy: RateLimitPolicy) -> None:
+        """A 429 (or the API's rate-limit code) closes the account's gate; a call limit
+        (138002, 138005) is about calls, not the whole account, and closes nothing."""
+        if isinstance(error, CallingError):
+            return
+        backoff = error.retry_after
+        if backoff is None:
+            backoff = policy.default_backoff
+        await self.state.close_gate(min(backoff, policy.max_gate_close))
 
     async def _take_token(self, request: Request, rate: float, burst: int) -> None:
         wait = await self.state.take_token(rate, burst)

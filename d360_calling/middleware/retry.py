@@ -144,19 +144,31 @@ class RetryMiddleware:
         self.state: SharedState = state if state is not None else LocalState()
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        policy: RetryPolicy | None = request.options.get("retry", self.policy)
-        if policy is None:
-            return await call_next(request)
-        try:
-            response = await call_next(request)
-        except D360Error as error:
-            wait = await self._plan(policy, request, error, 1)
-            if wait is None:
-                raise
-            return await self._retry(policy, request, call_next, error, wait)
-        if policy.budget is not None:
-            self.state.record_success(policy.budget)
-        return response
+        return await self.bind(call_next)(request)
+
+    def bind(self, call_next: Handler) -> Handler:
+        """This middleware around `call_next`, as one handler (what the session composes)."""
+
+        async def retried(request: Request) -> Response:
+            options = request.options
+            policy: RetryPolicy | None = (
+                options.get("retry", self.policy) if options else self.policy
+            )
+            if policy is None:
+                return await call_next(request)
+            try:
+                response = await call_next(request)
+            except D360Error as error:
+                wait = await self._plan(policy, request, error, 1)
+                if wait is None:
+                    raise
+                return await self._retry(policy, request, call_next, error, wait)
+            if policy.budget is not None:
+                self.state.record_success(policy.budget)
+            return response
+
+        retried.call_next = call_next  # type: ignore[attr-defined]  # what it wraps
+        return retried
 
     async def _plan(
         self, policy: RetryPolicy, request: Request, error: D360Error, attempt: int

@@ -10,13 +10,14 @@ cattrs' detailed validation that is built only when an answer fails to structure
 from __future__ import annotations
 
 import functools
+import linecache
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from types import NoneType, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
-from cattrs import transform_error
+from cattrs import BaseConverter, transform_error
 from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import JsonConverter, make_converter
@@ -120,6 +121,59 @@ def _array_items(value: Any) -> Any:
     raise ShapeError(f"expected an array, got {_kind(value)}")
 
 
+_PLAIN_LEAVES = (str, int, bool, datetime, date)
+"""Field types whose converter hook gives a value the model's construction check passes on
+unchanged (`models.checks`): `str(...)`, `int(...)`, a real `bool`, an aware UTC datetime, a
+date."""
+
+
+def _check_free(annotation: Any, *, in_tuple: bool = False) -> bool:
+    """Whether what the converter builds for `annotation` always passes the construction check
+    unchanged, so running the check again can be skipped. Not for `dict` or `Any` fields (their
+    checks copy the value and bound its nesting) nor tuples of ints (rebuilt by the check)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        inner = [arg for arg in args if arg is not NoneType]
+        return len(args) == 2 and len(inner) == 1 and _check_free(inner[0], in_tuple=in_tuple)
+    if origin is tuple:
+        return (
+            not in_tuple
+            and len(args) == 2
+            and args[1] is Ellipsis
+            and (_check_free(args[0], in_tuple=True))
+        )
+    if not isinstance(annotation, type):
+        return False
+    if issubclass(annotation, OpenEnum) or attrs.has(annotation):
+        return True
+    if in_tuple:
+        return annotation in (str, datetime, date)
+    return annotation in _PLAIN_LEAVES
+
+
+def _fast_eligible(cls: Any) -> bool:
+    """A frozen, slotted model of this package whose fields are all `_check_free`: it can be
+    built from JSON without `__init__` (whose converters would only check the converter's own
+    output again). Anything with a post-init, validators or other attrs machinery is not."""
+    if not (isinstance(cls, type) and attrs.has(cls)) or not cls.__module__.startswith(
+        __name__.rpartition(".")[0]
+    ):
+        return False
+    if "__slots__" not in cls.__dict__ or cls.__setattr__ is object.__setattr__:
+        return False  # not slotted, or not frozen: leave it to cattrs
+    if any(hasattr(cls, hook) for hook in ("__attrs_post_init__", "__attrs_pre_init__")):
+        return False
+    hints = get_type_hints(cls)
+    for field in attrs.fields(cls):
+        if not field.init or field.validator is not None or field.alias != field.name:
+            return False
+        if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            return False
+        if not _check_free(hints[field.name]):
+            return False
+    return True
+
+
 class _Hooks:
     """The hooks of one converter, bound to it (the fast one, or the detailed one used by
     `explain`)."""
@@ -172,8 +226,69 @@ class _Hooks:
 
     def with_aliases(self, cls: type, aliases: Mapping[str, str]) -> Callable[[Any, type], Any]:
         """Structure `cls` from a dict that may spell some keys the other documented way."""
-        structure: Callable[[Any, type], Any] = make_dict_structure_fn(cls, self.converter)
+        if not self.converter.detailed_validation and _fast_eligible(cls):
+            return self.fast_attrs(cls, aliases)
+        return self._aliased(make_dict_structure_fn(cls, self.converter), aliases)
 
+    def fast_attrs(
+        self, cls: type, aliases: Mapping[str, str] | None = None
+    ) -> Callable[[Any, type], Any]:
+        """A structure function generated for `cls` (a `_fast_eligible` model) that builds the
+        instance without `__init__`: each field's value comes from the same hook cattrs would
+        call (`str(...)`, `int(...)`, the bool, datetime, enum, tuple and optional hooks
+        above), so it is exactly what `__init__`'s construction checks would pass on, and
+        setting it directly skips checking the converter's own output twice. Missing required
+        keys raise `KeyError`, unknown keys are ignored, defaults are what `__init__` would
+        store, and `aliases` (alias -> name) are read when the name is absent, all as the
+        cattrs-generated function does; anything but a plain `dict` goes to that function.
+        Models built by users keep their checks: only this converter skips them."""
+        converter = self.converter
+        fallback: Callable[[Any, type], Any] = make_dict_structure_fn(cls, converter)
+        if aliases:
+            fallback = self._aliased(fallback, aliases)
+        alias_of = {name: alias for alias, name in (aliases or {}).items()}
+        hints = get_type_hints(cls)
+        names: dict[str, Any] = {"new": object.__new__, "cls": cls, "fallback": fallback}
+        lines = [
+            f"def structure_{cls.__name__}(o, _=None):",
+            "    if o.__class__ is not dict:",
+            "        return fallback(o, cls)",
+            "    i = new(cls)",
+        ]
+        for n, field in enumerate(attrs.fields(cls)):
+            annotation = hints[field.name]
+            names[f"set{n}"] = cls.__dict__[field.name].__set__
+            keys = [field.name] + ([alias_of[field.name]] if field.name in alias_of else [])
+            value = [*self._value_code(annotation, n, names), f"set{n}(i, v)"]
+            has_default = field.default is not attrs.NOTHING
+            if has_default:
+                assert field.converter is not None
+                names[f"default{n}"] = field.converter(field.default)  # what __init__ stores
+            if not has_default and len(keys) == 1:
+                lines += [f"    v = o[{field.name!r}]", *(f"    {line}" for line in value)]
+                continue
+            for index, key in enumerate(keys):
+                lines.append(f"    {'if' if index == 0 else 'elif'} {key!r} in o:")
+                lines.append(f"        v = o[{key!r}]")
+                lines += [f"        {line}" for line in value]
+            lines.append("    else:")
+            if has_default:
+                lines.append(f"        set{n}(i, default{n})")
+            else:
+                lines.append(f"        raise KeyError({field.name!r})")
+        lines.append("    return i")
+        source = "\n".join(lines) + "\n"
+        filename = f"<d360_calling fast structure {cls.__module__}.{cls.__qualname__}>"
+        exec(compile(source, filename, "exec"), names)  # noqa: S102 - generated from field types
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        function: Callable[[Any, type], Any] = names[f"structure_{cls.__name__}"]
+        function._d360_one_arg = True  # type: ignore[attr-defined]
+        return function
+
+    @staticmethod
+    def _aliased(
+        structure: Callable[[Any, type], Any], aliases: Mapping[str, str]
+    ) -> Callable[[Any, type], Any]:
         def structure_aliased(value: Any, target: type) -> Any:
             if isinstance(value, dict):
                 for alias, name in aliases.items():
@@ -182,6 +297,53 @@ class _Hooks:
             return structure(value, target)
 
         return structure_aliased
+
+    def _value_code(self, annotation: Any, n: int, names: dict[str, Any]) -> list[str]:
+        """Lines that turn the JSON value in `v` into the field's value, in place, calling the
+        hook cattrs would call (inlined where it is a check and a C call)."""
+        origin, args = get_origin(annotation), get_args(annotation)
+        if origin in (Union, UnionType):
+            inner = next(arg for arg in args if arg is not NoneType)
+            body = self._value_code(inner, n, names)
+            return ["if v is not None:", *(f"    {line}" for line in body)]
+        hook = self.converter.get_structure_hook(annotation)
+        names[f"type{n}"] = annotation
+        names[f"hook{n}"] = hook
+        if hook is BaseConverter._structure_call:  # cattrs calls the type itself: str(v), int(v)
+            if annotation in (str, int):  # the call gives back a value of exactly this type
+                return [f"if v.__class__ is not type{n}:", f"    v = type{n}(v)"]
+            return [f"v = type{n}(v)"]
+        if annotation is bool and hook is _structure_bool:
+            return ["if v is not True and v is not False:", f"    v = hook{n}(v, bool)"]
+        if annotation is datetime and hook is _structure_datetime:
+            names["fromtimestamp"], names["UTC"] = datetime.fromtimestamp, UTC
+            return [
+                # the hook's `fromtimestamp(float(v), UTC)`: an int needs no float first (the
+                # same moment for every int a datetime can hold; the others fail either way)
+                f"v = fromtimestamp(v, UTC) if v.__class__ is int else hook{n}(v, type{n})"
+            ]
+        if (
+            isinstance(annotation, type)
+            and issubclass(annotation, OpenEnum)
+            and hook is _structure_open_enum
+        ):
+            names[f"members{n}"] = annotation._value2member_map_
+            return [
+                f"m = members{n}.get(v) if v.__class__ is str else None",
+                f"v = m if m is not None else hook{n}(v, type{n})",
+            ]
+        if _is_homogeneous_tuple(annotation):
+            item_type = args[0]
+            item = self.converter.get_structure_hook(item_type)
+            names[f"item{n}"], names[f"itemtype{n}"] = item, item_type
+            if item is BaseConverter._structure_call:
+                convert = f"tuple(map(itemtype{n}, v))"
+            elif getattr(item, "_d360_one_arg", False):
+                convert = f"tuple(map(item{n}, v))"
+            else:
+                convert = f"tuple([item{n}(e, itemtype{n}) for e in v])"
+            return [f"v = {convert} if v.__class__ is list else hook{n}(v, type{n})"]
+        return [f"v = hook{n}(v, type{n})"]
 
     def connect_result(self, value: Any, _: type) -> ConnectResult:
         if not isinstance(value, dict):
@@ -227,6 +389,10 @@ def _build(*, detailed: bool) -> JsonConverter:
     built.register_unstructure_hook(OpenEnum, lambda member: member.value)
     built.register_structure_hook(ConnectResult, hooks.connect_result)
     built.register_unstructure_hook(ConnectResult, _unstructure_connect_result)
+    if not detailed:
+        # The SDK's models from API JSON without re-running their construction checks; the
+        # detailed converter (`explain`) keeps cattrs' own functions and their error notes.
+        built.register_structure_hook_factory(_fast_eligible, hooks.fast_attrs)
     built.register_structure_hook(
         Permission, hooks.with_aliases(Permission, {"expiration": "expiration_time"})
     )

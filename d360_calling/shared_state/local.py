@@ -33,7 +33,10 @@ class LocalState:
         return None  # one process, one client: nothing to namespace
 
     def gate_wait(self) -> float:
-        return self.gate.wait_time(time.monotonic())
+        closed_until = self.gate.closed_until  # `gate.wait_time(now)`, inlined: every call asks
+        if not closed_until:
+            return 0.0  # never closed
+        return max(0.0, closed_until - time.monotonic())
 
     async def close_gate(self, seconds: float) -> None:
         self.close_gate_now(seconds)

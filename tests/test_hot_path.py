@@ -1,0 +1,270 @@
+"""The hot path's shortcuts (issue 17) give exactly what the long way gives.
+
+Models structured from API JSON skip `__init__` (and so their construction checks) when the
+converter's own output is all a check would see; requests and responses are built through
+their slots; the in-flight cap takes a free slot without suspending. Each is checked here
+against the path it replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import attrs
+import pytest
+
+from d360_calling import jsonutil
+from d360_calling.middleware.ratelimit import _Slots
+from d360_calling.models.calls import CallActionResult, ConnectResult
+from d360_calling.models.converter import _detailed_converter, _fast_eligible, converter
+from d360_calling.models.permissions import (
+    ActionLimit,
+    CallPermissions,
+    Permission,
+    PermissionAction,
+)
+from d360_calling.models.settings import CallHours, PhoneNumberSettings, Restrictions, SipServer
+from d360_calling.session import Request, Response, SentRecord, new_request, new_response
+
+from .support.samples import PERMISSIONS, SETTINGS
+
+PERMISSIONS_PAYLOADS: list[Any] = [
+    PERMISSIONS,
+    {"permission": {"status": "no_permission"}},
+    {"permission": {"status": "temporary", "expiration": 1745343479}},  # the other spelling
+    {"permission": {"status": "PERMANENT", "expiration_time": None}, "actions": None},
+    {"permission": {"status": "expired"}, "actions": [], "unknown": {"x": 1}},
+    {
+        "permission": {"status": "temporary", "expiration_time": "1745343479"},
+        "actions": [
+            {
+                "action_name": "start_call",
+                "can_perform_action": "true",
+                "limits": [
+                    {"time_period": 24, "max_allowed": "5", "current_usage": 1.0},
+                    {
+                        "time_period": "P7D",
+                        "max_allowed": 2,
+                        "current_usage": True,
+                        "limit_expiration_time": 1745622600.5,
+                    },
+                ],
+            },
+            {"action_name": "new_action", "can_perform_action": False, "limits": None},
+        ],
+        "messaging_product": 7,
+    },
+]
+"""Shapes the API sends, and the kinds the converter turns into the model's types."""
+
+REFUSED: list[Any] = [
+    [],
+    "permission",
+    None,
+    {},
+    {"permission": None},
+    {"permission": {"status": 5}},
+    {"permission": {"status": "temporary", "expiration_time": True}},
+    {"permission": {"status": "temporary"}, "actions": "start_call"},
+    {"permission": {"status": "temporary"}, "actions": [{"action_name": "start_call"}]},
+    {
+        "permission": {"status": "temporary"},
+        "actions": [{"action_name": "start_call", "can_perform_action": 1}],
+    },
+    {
+        "permission": {"status": "temporary"},
+        "actions": [
+            {
+                "action_name": "start_call",
+                "can_perform_action": True,
+                "limits": [{"time_period": "P1D", "max_allowed": "x", "current_usage": 0}],
+            }
+        ],
+    },
+    {"permission": {"status": "temporary", "expiration_time": 10**20}},
+]
+
+
+def _outcome(structure: Any, payload: Any, model: type) -> Any:
+    try:
+        return ("ok", structure(copy.deepcopy(payload), model))
+    except Exception:
+        return ("refused", None)
+
+
+def _slow(payload: Any, model: type) -> Any:
+    """The long way: cattrs' generated functions and each model's `__init__` (with checks)."""
+    return _detailed_converter().structure(payload, model)
+
+
+@pytest.mark.parametrize("payload", PERMISSIONS_PAYLOADS + REFUSED)
+def test_permissions_structure_as_the_long_way_does(payload: Any) -> None:
+    fast = _outcome(converter.structure, payload, CallPermissions)
+    slow = _outcome(_slow, payload, CallPermissions)
+    assert fast == slow
+    if fast[0] == "ok":
+        for part, model in (
+            (fast[1], CallPermissions),
+            (fast[1].permission, Permission),
+            *((action, PermissionAction) for action in fast[1].actions),
+            *((limit, ActionLimit) for a in fast[1].actions for limit in a.limits),
+        ):
+            assert type(part) is model
+            # The same object through __init__ (every construction check) is equal.
+            assert attrs.evolve(part) == part
+
+
+def test_other_models_structure_as_the_long_way_does() -> None:
+    for payload, model in (
+        (SETTINGS, PhoneNumberSettings),
+        ({"success": True}, CallActionResult),
+        ({"success": "false", "messaging_product": "whatsapp"}, CallActionResult),
+        ({"success": 1}, CallActionResult),
+        ({"calls": [{"id": "wacid.1"}], "success": True}, ConnectResult),
+        ({"restrictions": [{"type": "X", "expiration": 1}]}, Restrictions),
+        ({"status": "ENABLED", "weekly_operating_hours": None}, CallHours),
+    ):
+        assert _outcome(converter.structure, payload, model) == _outcome(_slow, payload, model)
+
+
+def test_only_models_whose_checks_add_nothing_skip_init() -> None:
+    assert _fast_eligible(CallPermissions)
+    assert _fast_eligible(ActionLimit)
+    assert _fast_eligible(CallActionResult)
+    # dict / Any fields: their checks copy the value and bound its nesting.
+    assert not _fast_eligible(SipServer)
+    assert not _fast_eligible(PhoneNumberSettings)
+    assert not _fast_eligible(Request)  # not a model of this package
+
+
+def test_user_built_models_keep_their_checks() -> None:
+    from d360_calling import ValidationError
+
+    with pytest.raises(ValidationError):
+        ActionLimit(time_period="PT24H", max_allowed="5", current_usage=0)  # type: ignore[arg-type]
+
+
+async def test_new_request_is_the_constructor_with_defaults() -> None:
+    options: dict[str, Any] = {}
+    fast = new_request("GET", "/p", "op", None, {"a": "b"}, True, None, 1.0, options, "http://x")
+    slow = Request(
+        "GET",
+        "/p",
+        "op",
+        json=None,
+        query={"a": "b"},
+        idempotent=True,
+        timeout=None,
+        deadline=1.0,
+        options=options,
+        base_url="http://x",
+    )
+    assert fast == slow
+    assert fast.headers == {}
+    assert (
+        fast.headers
+        is not new_request("GET", "/p", "op", None, None, True, None, 1.0, options, "").headers
+    )
+    assert isinstance(fast.sent_record, SentRecord)
+    assert not fast.sent_record.sent
+    assert new_response(200, {}, b"x", 2, 0.5) == Response(200, {}, b"x", 2, 0.5)
+
+
+async def test_slots_take_a_free_slot_without_suspending_and_queue_in_order() -> None:
+    slots = _Slots(2)
+    await slots.acquire()
+    await slots.acquire()
+    assert slots.locked()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        await slots.acquire()
+        order.append(n)
+
+    tasks = [asyncio.create_task(wait(n)) for n in range(4)]
+    await asyncio.sleep(0)
+    tasks[1].cancel()  # a cancelled waiter gives up its place
+    await asyncio.sleep(0)
+    for _ in range(3):
+        slots.release()
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == [0, 2, 3]
+    assert slots.free == 0
+    assert not slots.waiters
+
+
+async def test_a_slot_handed_to_a_cancelled_waiter_is_passed_on() -> None:
+    slots = _Slots(1)
+    await slots.acquire()
+    first = asyncio.create_task(slots.acquire())
+    second = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to `first` ...
+    first.cancel()  # ... which is cancelled before it runs: `second` gets the slot
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(second, 1)
+    slots.release()
+    assert slots.free == 1
+    assert not slots.waiters
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":1}',
+        b' {"a":1}',
+        b'{"a":1}\n',
+        b"[1,2]",
+        b'"x"',
+        b"1",
+        b"{}x",
+        b"",
+        b" ",
+        b"\xef\xbb\xbf{}",
+    ],
+)
+def test_stdlib_loads_takes_the_scanner_shortcut_only_when_it_may(body: bytes) -> None:
+    import json
+
+    loads = jsonutil.BACKENDS["json"][1]
+    try:
+        expected: Any = ("ok", json.loads(body.decode()))
+    except ValueError:
+        expected = ("refused", None)
+    try:
+        got: Any = ("ok", loads(body))
+    except ValueError:
+        got = ("refused", None)
+    assert got == expected
+
+
+async def test_waiters_cancelled_together_while_slots_come_back_stay_cancelled() -> None:
+    """A TaskGroup cancelled with calls queued at the cap: every queued call ends cancelled
+    (not with another error), even when slots given back meet the cancelled waiters first."""
+    slots = _Slots(2)
+    holders = [asyncio.Event() for _ in range(2)]
+
+    async def hold(event: asyncio.Event) -> None:
+        await slots.acquire()
+        try:
+            await event.wait()
+        finally:
+            slots.release()
+
+    async def queued() -> None:
+        await slots.acquire()
+        slots.release()
+
+    running = [asyncio.create_task(hold(event)) for event in holders]
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(queued()) for _ in range(50)]
+    await asyncio.sleep(0)
+    for task in running + waiting:
+        task.cancel()
+    results = await asyncio.gather(*running, *waiting, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results)
+    assert slots.free == 2
+    assert not slots.waiters
