@@ -19,6 +19,7 @@ from benchmarks.scenarios import (
     RAW,
     SDK_DEFAULT,
     SDK_REDIS,
+    SDK_REDIS_CLUSTER,
     SDK_STDLIB,
 )
 
@@ -260,18 +261,19 @@ def targets(
                     )
                 )
     for op in (ACCEPT, PERMISSIONS):
-        out.append(
-            _ratio_target(
-                rows,
-                f"CPU/req Redis state vs in-memory, {op}, c=64",
-                SDK_REDIS,
-                SDK_DEFAULT,
-                op,
-                64,
-                1.3,
-                cpu=True,
+        for state, label in ((SDK_REDIS, "Redis state"), (SDK_REDIS_CLUSTER, "Redis Cluster")):
+            out.append(
+                _ratio_target(
+                    rows,
+                    f"CPU/req {label} vs in-memory, {op}, c=64",
+                    state,
+                    SDK_DEFAULT,
+                    op,
+                    64,
+                    1.3,
+                    cpu=True,
+                )
             )
-        )
     for op in (ACCEPT, PERMISSIONS):
         for conc, goal in ((64, 10.0), (1, 2.0)):
             rival = PYWA

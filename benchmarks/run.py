@@ -113,10 +113,16 @@ def machine() -> str:
 
 
 async def run_matrix(
-    base_url: str, config: Config, with_pywa: bool, redis_url: str | None
+    base_url: str,
+    config: Config,
+    with_pywa: bool,
+    redis_url: str | None,
+    cluster_node: tuple[str, int] | None = None,
 ) -> tuple[list[Run], dict[tuple[str, str], str], dict[str, str]]:
     """Every scenario, operation and concurrency, `rounds` times, the order rotated each round."""
-    scenarios = make_scenarios(base_url, with_pywa=with_pywa, redis_url=redis_url)
+    scenarios = make_scenarios(
+        base_url, with_pywa=with_pywa, redis_url=redis_url, cluster_node=cluster_node
+    )
     scenarios += sdk_only.make_scenarios(base_url)
     failures: dict[tuple[str, str], str] = {}
     usable: list[Scenario] = []
@@ -244,11 +250,15 @@ def main(argv: list[str] | None = None) -> int:
         f"concurrency {config.concurrency}",
         flush=True,
     )
-    with procs.canned_server() as server, procs.redis_server() as redis_url:
-        if redis_url is None:
-            print("Redis row skipped: redis-server is not installed", flush=True)
+    with (
+        procs.canned_server() as server,
+        procs.redis_server() as redis_url,
+        procs.redis_cluster() as cluster_node,
+    ):
+        if redis_url is None or cluster_node is None:
+            print("Redis rows skipped: redis-server or redis-cli is not installed", flush=True)
         runs, failures, notes = asyncio.run(
-            run_matrix(server.base_url, config, why_not is None, redis_url)
+            run_matrix(server.base_url, config, why_not is None, redis_url, cluster_node)
         )
     rows = report.aggregate(runs, failures)
     sent = [row for row in rows if row.scenario not in sdk_only.STUBBED]

@@ -28,6 +28,7 @@ RAW: Final = "raw aiohttp"
 SDK_DEFAULT: Final = "SDK default chain"
 SDK_BARE: Final = "SDK middleware off"
 SDK_REDIS: Final = "SDK default chain, Redis state"
+SDK_REDIS_CLUSTER: Final = "SDK default chain, Redis Cluster state"
 SDK_STDLIB: Final = "SDK default chain, stdlib json"
 """The default chain without the `speedups` extra (its JSON backend switched to the standard
 library in the same process, as `jsonutil` selects it when orjson is not installed)."""
@@ -147,12 +148,15 @@ class SdkRedis(Sdk):
         self._redis: Any = None
         self._state: Any = None
 
-    async def start(self) -> None:
+    def _connect(self) -> Any:
         from redis.asyncio import Redis
 
+        return Redis.from_url(self._redis_url)
+
+    async def start(self) -> None:
         from d360_calling import RedisState
 
-        self._redis = Redis.from_url(self._redis_url)
+        self._redis = self._connect()
         self._state = RedisState(self._redis, prefix="bench")
         self._options = {"shared_state": self._state}
         await super().start()
@@ -162,6 +166,21 @@ class SdkRedis(Sdk):
         if self._state is not None:
             await self._state.aclose()
             await self._redis.aclose()
+
+
+class SdkRedisCluster(SdkRedis):
+    """The same on a three-node Redis Cluster (`redis.asyncio.RedisCluster`)."""
+
+    def __init__(self, base_url: str, node: tuple[str, int]) -> None:
+        super().__init__(base_url, "")
+        self.name = SDK_REDIS_CLUSTER
+        self._node = node
+
+    def _connect(self) -> Any:
+        from redis.asyncio import RedisCluster
+
+        host, port = self._node
+        return RedisCluster(host=host, port=port)
 
 
 class Pywa(Scenario):
@@ -231,7 +250,11 @@ def pywa_available() -> str | None:
 
 
 def make_scenarios(
-    base_url: str, *, with_pywa: bool, redis_url: str | None = None
+    base_url: str,
+    *,
+    with_pywa: bool,
+    redis_url: str | None = None,
+    cluster_node: tuple[str, int] | None = None,
 ) -> list[Scenario]:
     """Every scenario of the run, the floor first."""
     default = Sdk(base_url, SDK_DEFAULT)
@@ -248,6 +271,8 @@ def make_scenarios(
 
     if redis_url is not None:
         scenarios.append(SdkRedis(base_url, redis_url))
+    if cluster_node is not None:
+        scenarios.append(SdkRedisCluster(base_url, cluster_node))
     if with_pywa:
         scenarios += [Pywa(base_url), Pywa(base_url, via_api=True)]
     return scenarios
