@@ -45,3 +45,14 @@ def test_benchmark_runner_smoke(tmp_path: Path) -> None:
     storm = {row["kind"] for row in result["storm"]}
     assert {"floor", "floor-fifo", "sdk-json"} <= storm
     assert any(name.startswith("ring storm p99") for name in targets)
+
+
+async def test_otel_cost_measures_every_row() -> None:
+    """The otel-cost script measures its four rows (no timing is asserted)."""
+    from benchmarks.otel_cost import measure, table
+
+    rows = await measure(number=20, repeat=1)
+    assert rows[0][0] == "default client"
+    assert len(rows) == 4
+    assert all(us > 0 for _, us in rows)
+    assert table(rows).count("\n") == 5
