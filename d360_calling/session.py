@@ -486,7 +486,8 @@ class Session:
         cap = self.max_body_size
         if request.options:
             cap = request.options.get("max_body_size", cap)
-        request.sent_record.sent = True
+        record = request.sent_record
+        sent_before, record.sent = record.sent, True
         try:
             async with http.request(
                 request.method,
@@ -508,9 +509,18 @@ class Session:
             failure: TransportError | None = _transport_error(exc, request)
             if capped and isinstance(exc, TimeoutError):
                 failure = deadline_exceeded(request, request_sent=not isinstance(exc, NEVER_SENT))
+        except RuntimeError as exc:  # a user's aiohttp session closed under us
+            failure = TransportError(
+                f"cannot send: {exc}",
+                operation=request.operation,
+                request_sent=False,
+                transient=False,
+            )
         else:
             failure = None
         if failure is not None:
+            if not failure.request_sent:
+                record.sent = sent_before  # this attempt provably never left
             # Raised outside the except block so no aiohttp error rides along as __context__:
             # its repr can show request headers, the API key among them.
             raise failure

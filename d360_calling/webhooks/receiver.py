@@ -272,7 +272,8 @@ class Receiver:
                 for handler in self.router.handlers_for(event, self.client):
                     group.create_task(self._run(handler, event))
                 if isinstance(event, CallTerminate):
-                    group.create_task(self.shared_state.announce_call_ended(event.call_id))
+                    announce = self.shared_state.announce_call_ended(event.call_id)
+                    group.create_task(self._run(announce, event))
             except RuntimeError:
                 for key, new in zip(keys[index:], fresh[index:], strict=True):
                     if new:
@@ -330,7 +331,9 @@ class Receiver:
                 "webhook handlers still running after %ss; cancelled", self.shutdown_timeout
             )
             supervisor.cancel()
-            await asyncio.gather(supervisor, return_exceptions=True)
+            _, pending = await asyncio.wait({supervisor}, timeout=self.shutdown_timeout)
+            if pending:
+                logger.error("a webhook handler ignored its cancellation; left running")
 
     async def __aenter__(self) -> Self:
         return self

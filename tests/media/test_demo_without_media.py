@@ -17,8 +17,9 @@ async def test_the_demo_without_aiortc_says_how_to_get_audio(
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "aiortc", None)  # `import aiortc` now raises ImportError
     out = io.StringIO()
-    assert await run_demo(out=out) == 0
+    code = await run_demo(out=out)
     text = out.getvalue()
+    assert code == 0, text
     assert "pip install 'd360-calling[media]' for the audio steps" in text
     assert "tone" not in text
     assert "Summary: 14 steps passed, 0 failed" in text
