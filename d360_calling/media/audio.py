@@ -269,6 +269,12 @@ class CallAudio:
             await asyncio.shield(self._closed)
             return
         self._closed = asyncio.get_running_loop().create_future()
+        # Shielded: a caller cancelled mid-close (a shutdown timeout) must not leave the peer
+        # connection half closed or its reader running, since every later close() returns.
+        await asyncio.shield(self._release())
+
+    async def _release(self) -> None:
+        assert self._closed is not None
         try:
             self._settle(None)
             self._track.stop()
