@@ -272,8 +272,7 @@ class Receiver:
                 for handler in self.router.handlers_for(event, self.client):
                     group.create_task(self._run(handler, event))
                 if isinstance(event, CallTerminate):
-                    announce = self.shared_state.announce_call_ended(event.call_id)
-                    group.create_task(self._run(announce, event))
+                    group.create_task(self._announce_ended(event.call_id))
             except RuntimeError:
                 for key, new in zip(keys[index:], fresh[index:], strict=True):
                     if new:
@@ -288,6 +287,13 @@ class Receiver:
             logger.warning("connect for %s is too old to answer; dropped", event.call_id)
             return True
         return False
+
+    async def _announce_ended(self, call_id: str) -> None:
+        """Tell the other workers the call ended (its media may live there); never raises."""
+        try:
+            await self.shared_state.announce_call_ended(call_id)
+        except Exception:
+            logger.exception("could not announce that %s ended", call_id)
 
     async def _run(self, handler: Awaitable[None], event: Event) -> None:
         if self.telemetry is not None:
