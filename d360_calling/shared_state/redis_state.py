@@ -38,6 +38,9 @@ logger = logging.getLogger("d360_calling.shared_state")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT: Final = 0.1
+UNDO_TIMEOUT: Final = 1.0
+UNDO_WAITS: Final = (0.1, 0.5, 1.0)
+"""Waits between the tries to delete a deferred delivery's dedupe keys (bounded)."""
 LISTEN_POLL: Final = 0.5
 """Seconds the pub/sub listener waits for a message before it checks whether it was closed."""
 COOL_DOWN: Final = 1.0
@@ -173,6 +176,7 @@ class RedisState:
         self._unearned = 0
         self._earning: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._undoing: set[asyncio.Task[None]] = set()
         self._down = False
         self._retry_at = 0.0
         self._initialized = False
@@ -316,12 +320,34 @@ class RedisState:
         short = [_short(key) for key in keys]
         names = [f"{self.prefix}:dedupe:{key}" for key in short]
         millis = str(max(1, round(ttl * 1000)))
+        attempted = not self._cooling_down()
         reply = await self._shared(lambda: self._dedupe(keys=names, args=[millis]), _MISSING)
         if reply is _MISSING:
             if self.dedupe_fail_closed:
+                if attempted:  # the script may have run with its answer lost: undo its keys
+                    self._spawn_undo(names)
                 raise SharedStateUnavailable("Redis is unavailable and dedupe fails closed")
             return [self.local.first_time_now(key, ttl) for key in short]
         return [bool(fresh) for fresh in reply]
+
+    def _spawn_undo(self, names: list[str]) -> None:
+        """Delete `names` in the background (a deferred delivery must be handled when it comes
+        again), a few bounded tries past the cool-down."""
+        task = asyncio.get_running_loop().create_task(
+            self._undo(names), context=contextvars.Context()
+        )
+        self._undoing.add(task)
+        task.add_done_callback(self._undoing.discard)
+
+    async def _undo(self, names: list[str]) -> None:
+        for wait in UNDO_WAITS:
+            try:
+                async with asyncio.timeout(max(self.timeout, UNDO_TIMEOUT)):
+                    await self._redis.delete(*names)
+                return
+            except Exception:
+                await asyncio.sleep(wait)
+        logger.warning("could not undo %d dedupe keys of a deferred delivery", len(names))
 
     # -- calls ended anywhere ------------------------------------------------------------------
 
@@ -344,11 +370,14 @@ class RedisState:
 
     # -- plumbing ------------------------------------------------------------------------------
 
+    def _cooling_down(self) -> bool:
+        return self._down and time.monotonic() < self._retry_at
+
     async def _shared(self, call: Callable[[], Awaitable[T]], fallback: Any) -> Any:
         """One Redis call within the timeout; `fallback` (and one warning) if it fails, and at
         once while cooling down after a failure. The client's first connection has its own,
         longer bound: a cluster client then fetches the slot map (30-70 ms on loopback)."""
-        if self._down and time.monotonic() < self._retry_at:
+        if self._cooling_down():
             return fallback
         try:
             if not self._initialized:
@@ -382,7 +411,10 @@ class RedisState:
     async def aclose(self) -> None:
         """Stop the gate listener and pending budget updates; the Redis client stays open."""
         self._closed = True
+        if self._undoing:  # a deferred delivery's keys: let their deletion finish first
+            await asyncio.wait(self._undoing, timeout=UNDO_TIMEOUT)
         tasks = [t for t in (self._listener, self._earning) if t is not None and not t.done()]
+        tasks += [t for t in self._undoing if not t.done()]
         for task in tasks:
             task.cancel()
         if tasks:
