@@ -22,19 +22,18 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 
+from benchmarks import procs
 from d360_calling import Client
 from d360_calling.media import CallAudio, MediaError, tone
 from d360_calling.sandbox import Sandbox
@@ -981,23 +980,7 @@ def ceiling_line(ceiling: dict[str, Any], pinned: bool) -> str:
 
 def machine() -> str:
     """One line describing where this ran."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for package in ("aiortc", "aioice", "av", "aiohttp"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{package} {metadata.version(package)}")
-    with contextlib.suppress(OSError):
-        load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-        versions.append(load + " at the start")
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; " + ", ".join(versions)
-    )
+    return procs.machine(("aiortc", "aioice", "av", "aiohttp"), load=True)
 
 
 # -- entry point --------------------------------------------------------------------------------

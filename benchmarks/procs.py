@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import platform
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 from urllib.request import urlopen
@@ -174,3 +177,26 @@ def redis_cluster() -> Iterator[tuple[str, int] | None]:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=10)
+
+
+def machine(packages: Sequence[str], *, load: bool = False) -> str:
+    """One line describing where a benchmark ran: CPU, OS, Python, the given packages' versions,
+    and with `load` the load average at the start."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for package in packages:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{package} {metadata.version(package)}")
+    if load:
+        with contextlib.suppress(OSError):
+            averages = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            versions.append(f"load average {averages} at the start")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; " + ", ".join(versions)
+    )

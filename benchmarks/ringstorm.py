@@ -26,7 +26,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import secrets
 import selectors
 import statistics
@@ -34,13 +33,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, Final
 from urllib.request import urlopen
 
 import attrs
 
+from benchmarks import procs
 from benchmarks.procs import ServerProcess
 from benchmarks.server import raise_fd_limit
 
@@ -505,22 +504,7 @@ def targets_table(items: Sequence[Target]) -> str:
 
 def machine() -> str:
     """One line describing where this ran, with the load average at the start."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for package in ("aiohttp", "cattrs", "attrs", "orjson"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{package} {metadata.version(package)}")
-    with contextlib.suppress(OSError):
-        versions.append("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; " + ", ".join(versions)
-    )
+    return procs.machine(("aiohttp", "cattrs", "attrs", "orjson"), load=True)
 
 
 # -- entry point --------------------------------------------------------------------------------

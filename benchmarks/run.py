@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -95,21 +91,7 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def machine() -> str:
     """One line describing where this ran."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for package in ("aiohttp", "cattrs", "attrs", "tenacity", "pywa", "httpx"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{package} {metadata.version(package)}")
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; " + ", ".join(versions)
-    )
+    return procs.machine(("aiohttp", "cattrs", "attrs", "tenacity", "pywa", "httpx"))
 
 
 async def run_matrix(

@@ -54,17 +54,19 @@ class CallAudio:
     def __init__(
         self,
         *,
-        ice_servers: list[RTCIceServer],
-        codecs: tuple[str, ...],
+        ice_servers: Iterable[RTCIceServer | str],
+        codecs: Iterable[str],
         loopback: bool,
         connect_timeout: float,
         on_failed: FailureCallback | None,
     ) -> None:
-        """Use `answer()` or `offer()`, which also negotiate."""
+        """Use `answer()` or `offer()`, which also negotiate; the options are checked here."""
         if not connect_timeout > 0:
             raise ValidationError("connect_timeout", f"must be > 0 seconds, got {connect_timeout}")
+        servers = _ice_servers(ice_servers, loopback)
+        codecs = check_codecs(codecs)
         loop = asyncio.get_running_loop()
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self._track = OutgoingTrack()
         self._sink = Sink()
         self._codecs = codecs
@@ -105,8 +107,8 @@ class CallAudio:
         offer_sdp = _sdp_of(offer, SdpType.OFFER, "offer")
         check_offer(offer_sdp)
         audio = cls(
-            ice_servers=_ice_servers(ice_servers, loopback),
-            codecs=check_codecs(codecs),
+            ice_servers=ice_servers,
+            codecs=codecs,
             loopback=loopback,
             connect_timeout=connect_timeout,
             on_failed=on_failed,
@@ -127,8 +129,8 @@ class CallAudio:
     ) -> CallAudio:
         """Make our SDP offer (`.sdp`, for `calls.connect`); then `apply_answer` the user's."""
         audio = cls(
-            ice_servers=_ice_servers(ice_servers, loopback),
-            codecs=check_codecs(codecs),
+            ice_servers=ice_servers,
+            codecs=codecs,
             loopback=loopback,
             connect_timeout=connect_timeout,
             on_failed=on_failed,

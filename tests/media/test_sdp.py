@@ -125,7 +125,7 @@ async def test_a_bad_answer_is_a_validation_error_and_the_offer_stays_usable() -
 def test_more_than_one_stun_url_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     from d360_calling.media.audio import _ice_servers
 
-    servers = _ice_servers(["stun:a.example:3478", "stun:b.example:3478"], loopback=False)
+    servers = _ice_servers(["stun:127.0.0.1:3478", "stun:127.0.0.1:3479"], loopback=False)
     assert len(servers) == 2
     assert "only the first stun URL" in caplog.text
 
