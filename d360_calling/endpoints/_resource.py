@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from asyncio import get_running_loop
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypedDict, TypeVar
 
@@ -24,6 +23,10 @@ from ..session import (
 T = TypeVar("T")
 
 MAX_BODY_SIZE_LIMIT: Final = 2**40
+
+_HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}
+"""The converter's structure function per answer model, looked up once (the converter's own
+dispatch costs more than structuring a small answer)."""
 
 
 class CallOptions(TypedDict, total=False):
@@ -135,7 +138,7 @@ class Resource:
             query,
             idempotent,
             timeout,
-            get_running_loop().time() + timeout.total,
+            session.now() + timeout.total,
             overrides,
             session.base_url,
         )
@@ -170,8 +173,11 @@ class Resource:
         except ValueError as error:
             raise unreadable_answer(request, response.status, f"is not JSON ({error})") from None
         structured = True
+        hook = _HOOKS.get(model)
+        if hook is None:
+            hook = _HOOKS[model] = converter.get_structure_hook(model)
         try:
-            result = converter.structure(payload, model)
+            result: T = hook(payload, model)
         except Exception:
             structured = False
         if not structured:
