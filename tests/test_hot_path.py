@@ -99,6 +99,14 @@ REFUSED: list[Any] = [
         ],
     },
     {"permission": {"status": "temporary", "expiration_time": 10**20}},
+    # Kinds the inlined nested builders hand to the element's own function (not a dict).
+    {"permission": "temporary"},
+    {"permission": {"status": "temporary"}, "actions": [5]},
+    {"permission": {"status": "temporary"}, "actions": [None]},
+    {
+        "permission": {"status": "temporary"},
+        "actions": [{"action_name": "start_call", "can_perform_action": True, "limits": ["x"]}],
+    },
 ]
 
 

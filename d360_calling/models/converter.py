@@ -241,49 +241,69 @@ class _Hooks:
         keys raise `KeyError`, unknown keys are ignored, defaults are what `__init__` would
         store, and `aliases` (alias -> name) are read when the name is absent, all as the
         cattrs-generated function does; anything but a plain `dict` goes to that function.
+        Nested models made the same way (a permission's actions and their limits) are built
+        inline, in the same function, instead of through a call per object.
         Models built by users keep their checks: only this converter skips them."""
         converter = self.converter
         fallback: Callable[[Any, type], Any] = make_dict_structure_fn(cls, converter)
         if aliases:
             fallback = self._aliased(fallback, aliases)
-        alias_of = {name: alias for alias, name in (aliases or {}).items()}
-        hints = get_type_hints(cls)
-        names: dict[str, Any] = {"new": object.__new__, "cls": cls, "fallback": fallback}
+        names: dict[str, Any] = {"new": object.__new__, "fallback": fallback, "cls": cls}
         lines = [
             f"def structure_{cls.__name__}(o, _=None):",
             "    if o.__class__ is not dict:",
             "        return fallback(o, cls)",
-            "    i = new(cls)",
+            *(f"    {line}" for line in self._object_code(cls, aliases or {}, "o", "i", names)),
+            "    return i",
         ]
-        for n, field in enumerate(attrs.fields(cls)):
-            annotation = hints[field.name]
-            names[f"set{n}"] = cls.__dict__[field.name].__set__
-            keys = [field.name] + ([alias_of[field.name]] if field.name in alias_of else [])
-            value = [*self._value_code(annotation, n, names), f"set{n}(i, v)"]
-            has_default = field.default is not attrs.NOTHING
-            if has_default:
-                assert field.converter is not None
-                names[f"default{n}"] = field.converter(field.default)  # what __init__ stores
-            if not has_default and len(keys) == 1:
-                lines += [f"    v = o[{field.name!r}]", *(f"    {line}" for line in value)]
-                continue
-            for index, key in enumerate(keys):
-                lines.append(f"    {'if' if index == 0 else 'elif'} {key!r} in o:")
-                lines.append(f"        v = o[{key!r}]")
-                lines += [f"        {line}" for line in value]
-            lines.append("    else:")
-            if has_default:
-                lines.append(f"        set{n}(i, default{n})")
-            else:
-                lines.append(f"        raise KeyError({field.name!r})")
-        lines.append("    return i")
         source = "\n".join(lines) + "\n"
         filename = f"<d360_calling fast structure {cls.__module__}.{cls.__qualname__}>"
         exec(compile(source, filename, "exec"), names)  # noqa: S102 - generated from field types
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         function: Callable[[Any, type], Any] = names[f"structure_{cls.__name__}"]
-        function._d360_one_arg = True  # type: ignore[attr-defined]
+        function._d360_fast = (cls, dict(aliases or {}))  # type: ignore[attr-defined]
         return function
+
+    def _object_code(
+        self,
+        cls: type,
+        aliases: Mapping[str, str],
+        src: str,
+        dst: str,
+        names: dict[str, Any],
+    ) -> list[str]:
+        """Lines that build `cls` from the dict in variable `src` into variable `dst`. Names
+        in `names` get a fresh prefix per object, so nested objects can be built inline (a
+        model cannot hold itself: `checks.checked` resolves every annotation as it is made)."""
+        tag = f"c{len([key for key in names if key.startswith('cls_')])}"
+        names[f"cls_{tag}"] = cls
+        alias_of = {name: alias for alias, name in aliases.items()}
+        hints = get_type_hints(cls)
+        lines = [f"{dst} = new(cls_{tag})"]
+        value = f"v_{tag}"
+        for n, field in enumerate(attrs.fields(cls)):
+            key = f"{tag}_{n}"
+            names[f"set{key}"] = cls.__dict__[field.name].__set__
+            keys = [field.name] + ([alias_of[field.name]] if field.name in alias_of else [])
+            code = self._value_code(hints[field.name], key, value, names)
+            code = [*code, f"set{key}({dst}, {value})"]
+            has_default = field.default is not attrs.NOTHING
+            if has_default:
+                assert field.converter is not None
+                names[f"default{key}"] = field.converter(field.default)  # what __init__ stores
+            if not has_default and len(keys) == 1:
+                lines += [f"{value} = {src}[{field.name!r}]", *code]
+                continue
+            for index, name in enumerate(keys):
+                lines.append(f"{'if' if index == 0 else 'elif'} {name!r} in {src}:")
+                lines.append(f"    {value} = {src}[{name!r}]")
+                lines += [f"    {line}" for line in code]
+            lines.append("else:")
+            if has_default:
+                lines.append(f"    set{key}({dst}, default{key})")
+            else:
+                lines.append(f"    raise KeyError({field.name!r})")
+        return lines
 
     @staticmethod
     def _aliased(
@@ -298,52 +318,88 @@ class _Hooks:
 
         return structure_aliased
 
-    def _value_code(self, annotation: Any, n: int, names: dict[str, Any]) -> list[str]:
-        """Lines that turn the JSON value in `v` into the field's value, in place, calling the
-        hook cattrs would call (inlined where it is a check and a C call)."""
+    def _value_code(self, annotation: Any, key: str, v: str, names: dict[str, Any]) -> list[str]:
+        """Lines that turn the JSON value in variable `v` into the field's value, in place,
+        calling the hook cattrs would call (inlined where it is a check and a C call, or a
+        model this converter generates)."""
         origin, args = get_origin(annotation), get_args(annotation)
         if origin in (Union, UnionType):
             inner = next(arg for arg in args if arg is not NoneType)
-            body = self._value_code(inner, n, names)
-            return ["if v is not None:", *(f"    {line}" for line in body)]
+            body = self._value_code(inner, key, v, names)
+            return [f"if {v} is not None:", *(f"    {line}" for line in body)]
         hook = self.converter.get_structure_hook(annotation)
-        names[f"type{n}"] = annotation
-        names[f"hook{n}"] = hook
+        names[f"type{key}"] = annotation
+        names[f"hook{key}"] = hook
         if hook is BaseConverter._structure_call:  # cattrs calls the type itself: str(v), int(v)
             if annotation in (str, int):  # the call gives back a value of exactly this type
-                return [f"if v.__class__ is not type{n}:", f"    v = type{n}(v)"]
-            return [f"v = type{n}(v)"]
+                return [f"if {v}.__class__ is not type{key}:", f"    {v} = type{key}({v})"]
+            return [f"{v} = type{key}({v})"]
         if annotation is bool and hook is _structure_bool:
-            return ["if v is not True and v is not False:", f"    v = hook{n}(v, bool)"]
+            return [f"if {v} is not True and {v} is not False:", f"    {v} = hook{key}({v}, bool)"]
         if annotation is datetime and hook is _structure_datetime:
             names["fromtimestamp"], names["UTC"] = datetime.fromtimestamp, UTC
             return [
                 # the hook's `fromtimestamp(float(v), UTC)`: an int needs no float first (the
                 # same moment for every int a datetime can hold; the others fail either way)
-                f"v = fromtimestamp(v, UTC) if v.__class__ is int else hook{n}(v, type{n})"
+                f"{v} = fromtimestamp({v}, UTC) if {v}.__class__ is int else "
+                f"hook{key}({v}, type{key})"
             ]
         if (
             isinstance(annotation, type)
             and issubclass(annotation, OpenEnum)
             and hook is _structure_open_enum
         ):
-            names[f"members{n}"] = annotation._value2member_map_
+            names[f"members{key}"] = annotation._value2member_map_
             return [
-                f"m = members{n}.get(v) if v.__class__ is str else None",
-                f"v = m if m is not None else hook{n}(v, type{n})",
+                f"m = members{key}.get({v}) if {v}.__class__ is str else None",
+                f"{v} = m if m is not None else hook{key}({v}, type{key})",
+            ]
+        generated = getattr(hook, "_d360_fast", None)
+        if generated is not None:  # a model: built here from a dict, as its function would
+            built = f"w{key}"
+            return [
+                f"if {v}.__class__ is dict:",
+                *(
+                    f"    {line}"
+                    for line in self._object_code(generated[0], generated[1], v, built, names)
+                ),
+                f"    {v} = {built}",
+                "else:",
+                f"    {v} = hook{key}({v}, type{key})",
             ]
         if _is_homogeneous_tuple(annotation):
-            item_type = args[0]
-            item = self.converter.get_structure_hook(item_type)
-            names[f"item{n}"], names[f"itemtype{n}"] = item, item_type
+            return self._tuple_code(args[0], key, v, names)
+        return [f"{v} = hook{key}({v}, type{key})"]
+
+    def _tuple_code(self, item_type: Any, key: str, v: str, names: dict[str, Any]) -> list[str]:
+        """`tuple[X, ...]` from the JSON array in `v`; anything else (`null`, another kind)
+        goes to the tuple hook, which reads `null` as empty and refuses the rest."""
+        item = self.converter.get_structure_hook(item_type)
+        names[f"item{key}"], names[f"itemtype{key}"] = item, item_type
+        generated = getattr(item, "_d360_fast", None)
+        if generated is None:
             if item is BaseConverter._structure_call:
-                convert = f"tuple(map(itemtype{n}, v))"
-            elif getattr(item, "_d360_one_arg", False):
-                convert = f"tuple(map(item{n}, v))"
+                convert = f"tuple(map(itemtype{key}, {v}))"
             else:
-                convert = f"tuple([item{n}(e, itemtype{n}) for e in v])"
-            return [f"v = {convert} if v.__class__ is list else hook{n}(v, type{n})"]
-        return [f"v = hook{n}(v, type{n})"]
+                convert = f"tuple([item{key}(e, itemtype{key}) for e in {v}])"
+            return [f"{v} = {convert} if {v}.__class__ is list else hook{key}({v}, type{key})"]
+        items, element, built = f"t{key}", f"e{key}", f"w{key}"
+        return [
+            f"if {v}.__class__ is list:",
+            f"    {items} = []",
+            f"    for {element} in {v}:",
+            f"        if {element}.__class__ is dict:",
+            *(
+                f"            {line}"
+                for line in self._object_code(generated[0], generated[1], element, built, names)
+            ),
+            f"            {items}.append({built})",
+            "        else:",
+            f"            {items}.append(item{key}({element}, itemtype{key}))",
+            f"    {v} = tuple({items})",
+            "else:",
+            f"    {v} = hook{key}({v}, type{key})",
+        ]
 
     def connect_result(self, value: Any, _: type) -> ConnectResult:
         if not isinstance(value, dict):
