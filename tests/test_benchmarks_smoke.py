@@ -56,3 +56,35 @@ async def test_otel_cost_measures_every_row() -> None:
     assert len(rows) == 4
     assert all(us > 0 for _, us in rows)
     assert table(rows).count("\n") == 5
+
+
+def test_under_load_breakdown_runs_every_variant(tmp_path: Path) -> None:
+    """The under-load breakdown measures each variant and puts the swaps back (no timing is
+    asserted: the answers of the last variant are the SDK's typed models again)."""
+    out = tmp_path / "under_load.json"
+    command = [sys.executable, "-m", "benchmarks.under_load", "-n", "200", "--rounds", "1"]
+    command += ["--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    from benchmarks.under_load import VARIANTS
+
+    for operation in ("calls.accept", "permissions.get"):
+        measured = [row["variant"] for row in results if row["operation"] == operation]
+        assert measured == list(VARIANTS)
+    assert all(row["cpu_us"] > 0 for row in results)
+    assert "building the typed result" in done.stdout
+
+
+async def test_under_load_swaps_are_put_back() -> None:
+    from benchmarks.under_load import BARE_STDLIB, variant
+    from d360_calling import jsonutil
+    from d360_calling.endpoints import _resource
+    from d360_calling.models.permissions import CallPermissions
+
+    loads, hooks = jsonutil.loads, dict(_resource._HOOKS)
+    with variant(BARE_STDLIB, "permissions.get"):
+        assert jsonutil.loads is jsonutil.BACKENDS["json"][1]
+        assert _resource._HOOKS[CallPermissions]({"a": 1}, CallPermissions) == {"a": 1}
+    assert jsonutil.loads is loads
+    assert hooks == _resource._HOOKS
