@@ -3,11 +3,11 @@
 Each layer is timed on its own inside a running loop (best of `repeat`, `time.perf_counter`),
 on the `Request` the endpoint really builds and the canned answer the load server sends:
 
-- **build + validate the request**: the endpoint's own work (input checks, the body model, its
-  unstructuring, the `Request`), derived as the endpoint with `Session.send` stubbed minus the
-  stub, the decoding and the structuring;
-- **Session.send**: the deadline, per-call options and entry into the composed chain, with no
-  middleware in it;
+- **build + validate the request**: the endpoint's own work (input checks, the JSON body, the
+  `Request`), derived as the endpoint with `Session.dispatch` stubbed minus the stub, the
+  decoding and the structuring;
+- **Session.dispatch**: the deadline, per-call options and entry into the composed chain, with
+  no middleware in it;
 - **each middleware** of the default chain: `await middleware(request, next)` minus
   `await next(request)`, where `next` returns the canned `Response` at once;
 - **the send**: the terminal handler's own work (headers, the attempt's timeout, the sent mark,
@@ -15,7 +15,8 @@ on the `Request` the endpoint really builds and the canned answer the load serve
   reading are shown on their own lines and the stub's own cost is left out;
 - **reading**: the body under the size cap (`Session._read` on the stub's answer, minus the
   stub's `read()`);
-- **decoding** (`jsonutil.loads`) and **structuring** (the converter's structure function for the model).
+- **decoding** (`jsonutil.loads`) and **structuring** (the converter's structure function for
+  the model, as the endpoint calls it).
 
 The last lines set the sum of the layers against the whole call measured end to end with the
 stub (which includes the stub's own cost and the frames between layers).

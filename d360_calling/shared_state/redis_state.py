@@ -366,7 +366,10 @@ class RedisState:
     async def forget(self, key: str) -> None:
         key = _short(key)
         await self.local.forget(key)
-        await self._shared(lambda: self._redis.delete(f"{self.prefix}:dedupe:{key}"), None)
+        name = f"{self.prefix}:dedupe:{key}"
+        if await self._shared(lambda: self._redis.delete(name), _MISSING) is _MISSING:
+            # A delivery handed back must be handled when it comes again: keep trying.
+            self._spawn_undo([name])
 
     # -- plumbing ------------------------------------------------------------------------------
 

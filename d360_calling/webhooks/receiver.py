@@ -134,6 +134,8 @@ class Receiver:
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._closed = False
+        self._committing: set[asyncio.Task[None]] = set()
+        """Deliveries recording their keys and starting their handlers (see `dispatch`)."""
         self._app: web.Application | None = None
         self._asgi: ReceiverASGI | None = None
         # A terminate delivered to any worker on the same shared state closes the call's
@@ -254,6 +256,21 @@ class Receiver:
         if self.telemetry is not None:
             self.telemetry.webhook_events(events)
         self.stats["events"] += len(events)
+        # Recording the keys and starting the handlers is one step that the delivery's own
+        # cancellation (its client gone, a server's timeout) does not cut in half: once the
+        # keys may be recorded the events are handled, and the platform's redelivery is then
+        # the duplicate.
+        commit = asyncio.get_running_loop().create_task(self._commit(events, group))
+        self._committing.add(commit)
+        commit.add_done_callback(self._committing.discard)
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            commit.add_done_callback(_log_orphaned_failure)
+            raise
+
+    async def _commit(self, events: list[Event], group: asyncio.TaskGroup) -> None:
+        """Record the events' keys, then start the handlers of those seen for the first time."""
         keys = [event.dedupe_key for event in events]
         fresh = await self.shared_state.first_times(keys, self.dedupe_ttl)
         for index, event in enumerate(events):
@@ -324,6 +341,8 @@ class Receiver:
     async def aclose(self) -> None:
         """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`."""
         self._closed = True
+        if self._committing:  # a delivery whose sender left: its handlers start, or its keys go
+            await asyncio.wait(set(self._committing), timeout=self.shutdown_timeout)
         self._stopping.set()
         self._stop_hearing_ends()
         supervisor = self._supervisor
@@ -351,6 +370,12 @@ class Receiver:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _log_orphaned_failure(commit: asyncio.Task[None]) -> None:
+    """Log how a delivery that was cancelled (nobody awaits it any more) failed to commit."""
+    if not commit.cancelled() and (error := commit.exception()) is not None:
+        logger.warning("webhook delivery cancelled by its sender, then deferred: %s", error)
 
 
 async def _read_at_most(stream: StreamReader, limit: int) -> AsyncIterator[bytes]:
