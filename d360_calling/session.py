@@ -262,7 +262,7 @@ class _Pool:
         self.connection_limit = connection_limit
         self.closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
-        """The loop of the first attempt: an aiohttp session works in one loop only."""
+        """The running loop the pool last found (see `Session.now`)."""
 
 
 _NO_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType({})
@@ -397,11 +397,18 @@ class Session:
         return self._pool.http
 
     def now(self) -> float:
-        """The event loop's time. The loop is looked up once per pool (at its first attempt),
-        not per call: `asyncio.get_running_loop()` checks the process id with a `getpid`
-        system call, which under load costs more than the rest of building a request."""
-        loop = self._pool.loop
-        return (loop or get_running_loop()).time()
+        """The event loop's time. The pool keeps the loop it runs in, looked up again only
+        when that loop is no longer running (a client used in a later loop): on Python 3.11
+        `asyncio.get_running_loop()` checks the process id with a `getpid` system call, which
+        under load costs more than the rest of building a request."""
+        return self._loop().time()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        pool = self._pool
+        loop = pool.loop
+        if loop is None or not loop.is_running():
+            loop = pool.loop = get_running_loop()
+        return loop
 
     async def send(self, request: Request) -> Response:
         """Run `request` through the chain within its overall deadline."""
@@ -467,9 +474,7 @@ class Session:
         if pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
         http = pool.http if pool.http is not None else self._client()
-        loop = pool.loop
-        if loop is None:
-            loop = pool.loop = get_running_loop()
+        loop = self._loop()
         data = None
         if request.json is not None:
             data = jsonutil.dumps(request.json)

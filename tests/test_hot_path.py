@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d360_calling import jsonutil, validation
+from d360_calling import Client, jsonutil, validation
 from d360_calling import session as session_module
 from d360_calling.endpoints.calls import action_body
-from d360_calling.errors import ValidationError
+from d360_calling.errors import RequestTimeoutError, ValidationError
 from d360_calling.middleware.ratelimit import _Slots
 from d360_calling.models.calls import (
     CallAction,
@@ -40,8 +40,16 @@ from d360_calling.models.permissions import (
     PermissionAction,
 )
 from d360_calling.models.settings import CallHours, PhoneNumberSettings, Restrictions, SipServer
-from d360_calling.session import Request, Response, SentRecord, new_request, new_response
+from d360_calling.session import (
+    DEFAULT_BASE_URL,
+    Request,
+    Response,
+    SentRecord,
+    new_request,
+    new_response,
+)
 
+from .conftest import patched_aioresponses
 from .support.backends import Backend
 from .support.samples import ANSWER_SDP, CALL_ID, PERMISSIONS, SETTINGS, WA_ID
 
@@ -397,3 +405,43 @@ async def test_the_loop_is_looked_up_once_per_pool(
         assert result.can_request_permission
     assert looked_up == 0  # `get_running_loop` makes a getpid system call each time
     assert backend.client._session.now() == pytest.approx(asyncio.get_running_loop().time())
+
+
+def test_a_client_used_in_a_later_loop_keeps_that_loops_clock() -> None:
+    """The pool's cached loop is looked up again once it stops running: a call made in a later
+    loop (with a clock of its own) meets its deadline by that loop's time."""
+
+    class ShiftedLoop(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() - 10_000.0
+
+    class Slow:
+        async def __call__(self, request: Request, call_next: Any) -> Response:
+            await asyncio.sleep(2)
+            response: Response = await call_next(request)
+            return response
+
+    url = f"{DEFAULT_BASE_URL}/calling/permissions/{WA_ID}"
+    with patched_aioresponses() as mock:
+        mock.get(url, payload=PERMISSIONS, repeat=True)
+        client = Client("key")
+
+        async def first() -> None:
+            await client.permissions.get(WA_ID)
+
+        asyncio.run(first())  # the pool finds and keeps this loop
+
+        later = ShiftedLoop()
+
+        async def second() -> float:
+            started = later.time()
+            with pytest.raises(RequestTimeoutError):
+                await client.permissions.get(WA_ID, timeout=0.5, middlewares=[Slow()])
+            return later.time() - started
+
+        try:
+            took = later.run_until_complete(second())
+        finally:
+            later.run_until_complete(client.aclose())
+            later.close()
+    assert took < 1.5  # at the 0.5 s deadline, not after the middleware's 2 s

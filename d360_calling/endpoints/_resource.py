@@ -25,8 +25,9 @@ T = TypeVar("T")
 MAX_BODY_SIZE_LIMIT: Final = 2**40
 
 _HOOKS: Final[dict[Any, Callable[[Any, Any], Any]]] = {}
-"""The converter's structure function per answer model, looked up once (the converter's own
-dispatch costs more than structuring a small answer)."""
+"""The converter's structure function per answer model, looked up at its first answer (the
+converter's own dispatch costs more than structuring a small answer). The converter is set up
+once, at import; a hook registered on it later is not seen for a model already answered."""
 
 
 class CallOptions(TypedDict, total=False):

@@ -332,7 +332,10 @@ class RedisState:
 
     def _spawn_undo(self, names: list[str]) -> None:
         """Delete `names` in the background (a deferred delivery must be handled when it comes
-        again), a few bounded tries past the cool-down."""
+        again), a few bounded tries past the cool-down; not once the state is closed."""
+        if self._closed:
+            logger.warning("%d dedupe keys left in Redis: the shared state is closed", len(names))
+            return
         task = asyncio.get_running_loop().create_task(
             self._undo(names), context=contextvars.Context()
         )

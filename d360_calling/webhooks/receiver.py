@@ -341,6 +341,7 @@ class Receiver:
     async def aclose(self) -> None:
         """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`."""
         self._closed = True
+        deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
         if self._committing:  # a delivery whose sender left: its handlers start, or its keys go
             await asyncio.wait(set(self._committing), timeout=self.shutdown_timeout)
         self._stopping.set()
@@ -349,7 +350,7 @@ class Receiver:
         if supervisor is None or supervisor.done():
             return
         try:
-            async with asyncio.timeout(self.shutdown_timeout):
+            async with asyncio.timeout_at(deadline):
                 await asyncio.shield(supervisor)
         except TimeoutError:
             logger.warning(
@@ -374,8 +375,12 @@ class Receiver:
 
 def _log_orphaned_failure(commit: asyncio.Task[None]) -> None:
     """Log how a delivery that was cancelled (nobody awaits it any more) failed to commit."""
-    if not commit.cancelled() and (error := commit.exception()) is not None:
+    if commit.cancelled() or (error := commit.exception()) is None:
+        return
+    if isinstance(error, SharedStateUnavailable | ReceiverClosedError):
         logger.warning("webhook delivery cancelled by its sender, then deferred: %s", error)
+    else:
+        logger.error("webhook delivery cancelled by its sender, then failed", exc_info=error)
 
 
 async def _read_at_most(stream: StreamReader, limit: int) -> AsyncIterator[bytes]:
