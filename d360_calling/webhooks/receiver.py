@@ -256,10 +256,13 @@ class Receiver:
         if self.telemetry is not None:
             self.telemetry.webhook_events(events)
         self.stats["events"] += len(events)
+        if type(self.shared_state) is LocalState:  # records without suspending: no window
+            await self._commit(events, group)
+            return
         # Recording the keys and starting the handlers is one step that the delivery's own
         # cancellation (its client gone, a server's timeout) does not cut in half: once the
         # keys may be recorded the events are handled, and the platform's redelivery is then
-        # the duplicate.
+        # the duplicate. (A task per delivery: only where recording waits on I/O.)
         commit = asyncio.get_running_loop().create_task(self._commit(events, group))
         self._committing.add(commit)
         commit.add_done_callback(self._committing.discard)
