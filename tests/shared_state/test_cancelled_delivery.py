@@ -19,7 +19,8 @@ from ..test_receiver import connect_body
 from .conftest import Store
 
 
-async def test_a_delivery_cancelled_mid_dedupe_is_handled_once(store: Store) -> None:
+def counting_router() -> tuple[Router, Counter[str]]:
+    """A router whose connect handler counts the calls it handled."""
     handled: Counter[str] = Counter()
     router = Router()
 
@@ -27,6 +28,11 @@ async def test_a_delivery_cancelled_mid_dedupe_is_handled_once(store: Store) -> 
     async def on_connect(call: IncomingCall) -> None:
         handled[call.call_id] += 1
 
+    return router, handled
+
+
+async def test_a_delivery_cancelled_mid_dedupe_is_handled_once(store: Store) -> None:
+    router, handled = counting_router()
     redis = store.client()
     state = RedisState(redis, prefix="cancelled")
     receiver = Receiver(router, secret="s", shared_state=state)
@@ -69,13 +75,7 @@ async def test_a_delivery_cancelled_mid_dedupe_is_handled_once(store: Store) -> 
 async def test_a_delivery_cancelled_mid_dedupe_during_shutdown_is_deferred(store: Store) -> None:
     """Cancelled, and then the receiver closes before the answer: no handler starts, and the
     keys are forgotten, so the redelivery (to this worker or another) is handled."""
-    handled: Counter[str] = Counter()
-    router = Router()
-
-    @router.on_connect
-    async def on_connect(call: IncomingCall) -> None:
-        handled[call.call_id] += 1
-
+    router, handled = counting_router()
     redis, other = store.client(), store.client()
     state = RedisState(redis, prefix="shutdown", timeout=1.0)  # the slow answer stays in time
     receiver = Receiver(router, secret="s", shared_state=state)
