@@ -253,7 +253,9 @@ class RedisState:
             except Exception as error:
                 self._fell_down(error)
             finally:
-                await _quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+                # Typed as a plain callable: redis types `aclose` in some releases and not others.
+                close_pubsub: Callable[[], Awaitable[object]] = pubsub.aclose
+                await _quietly(close_pubsub())
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
