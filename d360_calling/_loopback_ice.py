@@ -8,13 +8,16 @@ tasks it starts) gathers 127.0.0.1 alone; every other peer in the process is una
 A connection that gathered only 127.0.0.1 also ignores ICE checks from any other address: a
 browser sends checks to our 127.0.0.1 from each of its own addresses, and answering them would
 make aioice send media back to those (peer-reflexive) addresses instead of loopback.
+
+`keep_loopback_candidates` is the allow-list for remote SDP: of the candidate lines, only UDP host
+candidates on 127.0.0.1, read as aioice's `Candidate.from_sdp` reads them (fields split on any
+whitespace), stay; the sandbox's /phone relay applies the same test.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -22,7 +25,7 @@ LOOPBACK: Final = "127.0.0.1"
 
 _ACTIVE: Final = contextvars.ContextVar("d360_loopback_ice", default=False)
 _MARK: Final = "_d360_loopback"
-_CANDIDATE: Final = re.compile(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) ")
+_CANDIDATE: Final = "a=candidate:"
 
 
 def _install() -> None:
@@ -65,10 +68,23 @@ def loopback_gathering() -> Iterator[None]:
 
 
 def keep_loopback_candidates(sdp: str) -> str:
-    """Drop the remote candidates not on 127.0.0.1, so no check goes anywhere else."""
-    lines = sdp.splitlines(keepends=True)
-    return "".join(
-        line
-        for line in lines
-        if not (match := _CANDIDATE.match(line)) or match.group(1) == LOOPBACK
+    """`sdp` less its `foreign_candidate` lines, line endings kept, split as aiortc splits it."""
+    return "".join(line for line in sdp.splitlines(keepends=True) if not foreign_candidate(line))
+
+
+def foreign_candidate(line: str) -> bool:
+    """Whether `line` is a candidate line (any case, indent or shape) but no 127.0.0.1 UDP host."""
+    if not line.lstrip().lower().startswith("a=candidate"):
+        return False
+    return not (line.startswith(_CANDIDATE) and _loopback_udp_host(line[len(_CANDIDATE) :]))
+
+
+def _loopback_udp_host(candidate: str) -> bool:
+    """Whether the candidate, split on any whitespace as aioice does, is a UDP host on 127.0.0.1."""
+    fields = candidate.split()
+    return (
+        len(fields) >= 8
+        and fields[2].lower() == "udp"
+        and fields[4] == LOOPBACK
+        and fields[6:8] == ["typ", "host"]
     )

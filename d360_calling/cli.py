@@ -113,19 +113,23 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
                 print("no --webhook-url: calls from the page will reach no bot")
             print(f"the browser must offer 127.0.0.1 to WebRTC: {BROWSER_SWITCHES}", flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_standalone(
-                host=args.host,
-                port=args.port,
-                api_key=args.api_key,
-                webhook_url=args.webhook_url,
-                webhook_secret=args.webhook_secret,
-                faults_spec=args.faults,
-                on_ready=ready,
-                phone=args.phone,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                run_standalone(
+                    host=args.host,
+                    port=args.port,
+                    api_key=args.api_key,
+                    webhook_url=args.webhook_url,
+                    webhook_secret=args.webhook_secret,
+                    faults_spec=args.faults,
+                    on_ready=ready,
+                    phone=args.phone,
+                )
             )
-        )
+    except ValueError as error:  # an option the sandbox refuses: --phone off loopback, --faults
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,7 +17,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.exceptions import InvalidAccessError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
@@ -28,6 +27,7 @@ from d360_calling.media.sdp import (
     check_answer,
     check_codecs,
     check_offer,
+    refusal,
     sha256_fingerprint_only,
 )
 from d360_calling.media.sink import Sink
@@ -306,8 +306,8 @@ class CallAudio:
             sdp = keep_loopback_candidates(sdp)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
-        except (ValueError, InvalidAccessError, OperationError) as exc:
-            raise ValidationError(f"{kind}_sdp", f"refused by aiortc: {exc}") from None
+        except Exception as exc:  # aiortc's parser raises KeyError, AssertionError and more
+            raise ValidationError(f"{kind}_sdp", refusal(sdp, exc)) from None
 
     def _arm_deadline(self) -> None:
         loop = asyncio.get_running_loop()

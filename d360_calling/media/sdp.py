@@ -1,10 +1,14 @@
-"""SDP checks before aiortc sees a description, and the filtering WhatsApp needs on ours."""
+"""SDP checks before aiortc sees a description, why aiortc refused one, and the filtering
+WhatsApp needs on ours."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from typing import Final
+
+from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from d360_calling.errors import ValidationError
 
@@ -13,6 +17,9 @@ CODECS: Final = {"opus": "opus/48000", "PCMU": "PCMU/8000", "PCMA": "PCMA/8000"}
 
 _LINE: Final = re.compile(r"[a-z]=.*")
 _RTPMAP: Final = re.compile(r"a=rtpmap:(\d+) ([^/\s]+/\d+)")
+_ATTRIBUTE: Final = re.compile(r"a=[\w-]{0,40}")
+_STATED: Final = (ValueError, InvalidAccessError, InvalidStateError, OperationError)
+"""What aiortc raises on purpose, with a fixed message, once a description parses."""
 
 
 def check_codecs(codecs: Iterable[str]) -> tuple[str, ...]:
@@ -45,6 +52,46 @@ def sha256_fingerprint_only(sdp: str) -> str:
         for line in sdp.splitlines(keepends=True)
         if not line.startswith("a=fingerprint:") or line.startswith("a=fingerprint:sha-256 ")
     )
+
+
+def refusal(sdp: str, error: Exception) -> str:
+    """Why aiortc refused `sdp`, quoting none of its values (an ICE password may be among them)."""
+    lines = sdp.splitlines()
+    failing = _unparsable_line(lines)
+    if failing is not None:
+        return f"aiortc cannot parse its {_line_name(lines[failing])} line"
+    if isinstance(error, _STATED):
+        return f"refused by aiortc: {error}"
+    return f"refused by aiortc ({type(error).__name__})"
+
+
+def _unparsable_line(lines: list[str]) -> int | None:
+    """The index of the line that stops aiortc's parser (bisecting on prefixes), or None."""
+    if _parses(lines):
+        return None
+    parsing, failing = 0, len(lines)  # lines[:parsing] parses, lines[:failing] does not
+    while failing - parsing > 1:
+        middle = (parsing + failing) // 2
+        if _parses(lines[:middle]):
+            parsing = middle
+        else:
+            failing = middle
+    return failing - 1
+
+
+def _parses(lines: list[str]) -> bool:
+    """Whether aiortc's SDP parser takes these lines (it raises all sorts on bad input)."""
+    try:
+        aiortc_sdp.SessionDescription.parse("\r\n".join(lines))
+    except Exception:
+        return False
+    return True
+
+
+def _line_name(line: str) -> str:
+    """A line's type (`c=`) or attribute name (`a=setup`), without any of its values."""
+    attribute = _ATTRIBUTE.match(line)
+    return attribute.group() if attribute else line[:2]
 
 
 def _check(sdp: object, field: str, codecs: tuple[str, ...]) -> list[str]:

@@ -16,7 +16,7 @@ from d360_calling.sandbox.engine import Engine
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.faults import FaultPlan
 from d360_calling.sandbox.limits import Limits
-from d360_calling.sandbox.phone.hub import PhoneHub
+from d360_calling.sandbox.phone.hub import PhoneHub, check_phone_host
 from d360_calling.sandbox.sdp import OFFER_SDP
 from d360_calling.sandbox.state import Call, CallingState, PermissionStatus
 from d360_calling.sandbox.stats import Stats
@@ -47,7 +47,8 @@ class Sandbox:
     Calling is ENABLED in a fresh sandbox (the real default is DISABLED) so a test can place
     calls at once; pass `calling_enabled=False` or update the settings to test 138000.
     With `phone=True` it also serves the /phone page (`phone_url`), where a person in a browser
-    is the WhatsApp user `phone_user`: calls the bot, answers it, taps its buttons.
+    is the WhatsApp user `phone_user`: calls the bot, answers it, taps its buttons; as anyone who
+    reaches the page can do that, `phone=True` takes only a loopback `host` (ValueError).
     """
 
     def __init__(
@@ -74,6 +75,8 @@ class Sandbox:
             raise ValueError(f'signature must be "360dialog" or "meta", got {signature!r}')
         if not is_wa_id(phone_user):
             raise ValueError(f"phone_user is a WhatsApp ID (ASCII digits), got {phone_user!r}")
+        if phone:
+            check_phone_host(host)
         self.clock = clock or SandboxClock()
         self.limits = limits or Limits()
         self.faults = faults or FaultPlan()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import time
@@ -75,6 +76,33 @@ MAX_FRAME: Final = 256 * 1024
 TICK: Final = 0.5
 """Seconds between expiry checks while a page is open, so its unanswered calls time out as on
 a phone (otherwise the sandbox checks only when a request or `clock.advance` comes)."""
+
+
+def check_phone_host(host: str) -> None:
+    """Refuse to serve the page on an address other machines reach: it answers as a user."""
+    if host != "localhost" and not _loopback_address(host):
+        raise ValueError(
+            "the /phone page places and answers calls as a WhatsApp user for whoever reaches "
+            f"it, so it is served only on loopback (127.0.0.1, ::1 or localhost), not {host!r}"
+        )
+
+
+def _loopback_address(text: str) -> bool:
+    """Whether `text` is an IP address of this machine only (IPv4-mapped IPv6 included)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _loopback_peer(request: web.Request) -> bool:
+    """Whether the request's socket comes from this machine (its address, not its headers)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return isinstance(peer, tuple) and bool(peer) and _loopback_address(str(peer[0]))
 
 
 def _duration(call: Call) -> int | None:
@@ -219,10 +247,13 @@ class PhoneHub:
 
     def _trusted(self, request: web.Request) -> bool:
         """Only the page itself, served from a loopback name, may open the socket: no other
-        site the browser visits (Origin) and no DNS-rebound name (Host)."""
+        machine (peer address), no other site the browser visits (Origin) and no DNS-rebound
+        name (Host)."""
         origin = request.headers.get("Origin")
-        return origin == f"{request.scheme}://{request.host}" and (
-            request.url.host in self._allowed_hosts
+        return (
+            _loopback_peer(request)
+            and origin == f"{request.scheme}://{request.host}"
+            and request.url.host in self._allowed_hosts
         )
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:

@@ -7,12 +7,11 @@ every ICE check and every media packet stays on this machine whatever the browse
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
 
+from d360_calling._loopback_ice import LOOPBACK, foreign_candidate
 from d360_calling.sandbox.sdp_rules import refusal_reason
 
-LOOPBACK: Final = "127.0.0.1"
 MAX_SDP: Final = 64 * 1024
 """Characters of SDP the page may send; a browser's offer is about 3,000."""
 
@@ -22,11 +21,6 @@ BROWSER_SWITCHES: Final = (
     "to true and media.peerconnection.ice.obfuscate_host_addresses to false in Firefox"
 )
 """What a browser needs to offer a 127.0.0.1 candidate (README, "Talk to your bot")."""
-
-_CANDIDATE: Final = re.compile(
-    r"a=candidate:\S+ \d+ (?P<transport>\S+) \d+ (?P<address>\S+) \d+ typ (?P<type>\S+)",
-    re.IGNORECASE,
-)
 
 
 class RelayError(ValueError):
@@ -38,9 +32,7 @@ def loopback_only(sdp: str) -> str:
     kept = []
     for line in sdp.splitlines():
         line = line.strip()
-        if not line:
-            continue
-        if line.startswith("a=candidate:") and not _is_loopback_host(line):
+        if not line or foreign_candidate(line):
             continue
         if line.startswith("c=IN "):
             line = f"c=IN IP4 {LOOPBACK}"
@@ -68,13 +60,3 @@ def relay_from_page(sdp: object, kind: Literal["offer", "answer"]) -> str:
     if reason is not None:
         raise RelayError(f"WhatsApp would refuse the browser's SDP {kind}: {reason}")
     return relayed
-
-
-def _is_loopback_host(line: str) -> bool:
-    match = _CANDIDATE.match(line)
-    return (
-        match is not None
-        and match["transport"].lower() == "udp"
-        and match["address"] == LOOPBACK
-        and match["type"].lower() == "host"
-    )
