@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import uvicorn
 from aiohttp import web
+from yarl import URL
 
 from d360_calling import Client, LocalState
 from d360_calling.sandbox import Sandbox, WebhookDelivery
@@ -292,6 +293,48 @@ async def test_shutdown_loses_no_event(
     assert len(outcomes) > len(acked)
     assert set(handled) == set(outcomes)
     assert set(handled.values()) == {1}
+
+
+async def stalled_upload(served: Served, sent: int) -> tuple[bytes, bytes]:
+    """Declares a 1 MiB body, sends `sent` bytes of it and stops; returns the status line and
+    the response headers, read until the server closes the connection."""
+    port = URL(served.base).port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"POST {served.receiver.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {MiB}\r\n\r\n"
+        )
+        writer.write(head.encode() + b" " * sent)  # buffered: the server's answer is awaited below
+        status_line = await reader.readline()
+        headers = await reader.readuntil(b"\r\n\r\n")
+        while await reader.read(64 * 1024):  # the rest of the answer, then the server hangs up
+            pass
+        return status_line, headers.lower()
+    finally:
+        writer.close()
+
+
+async def test_a_body_that_stops_short_is_408_and_the_connection_closed(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """An unsigned upload that stops one byte short of its declared 1 MiB is answered 408 once
+    `body_timeout` passes, with `Connection: close`; so are many at once; the server still
+    takes signed deliveries afterwards."""
+    router, handled = recording_router()
+    served = await serve(Receiver(router, secret=SECRET, body_timeout=0.2))
+    async with asyncio.timeout(10):
+        status_line, headers = await stalled_upload(served, MiB - 1)
+    assert status_line.startswith(b"HTTP/1.1 408"), status_line
+    assert b"connection: close" in headers
+    async with asyncio.timeout(20):
+        answers = await asyncio.gather(*(stalled_upload(served, MiB // 4) for _ in range(16)))
+    assert [line[:12] for line, _ in answers] == [b"HTTP/1.1 408"] * 16
+    body = status_body("wacid.after-stalls")
+    assert await post(http, served.url, body, sign(body, SECRET)) == 200
+    await served.stop()
+    assert served.receiver.stats["body_timeout"] == 17
+    assert handled == {"wacid.after-stalls": 1}
 
 
 # --- the core, without a server ----------------------------------------------------------------

@@ -75,8 +75,9 @@ class LocalState:
     async def first_time(self, key: str, ttl: float) -> bool:
         return self.first_time_now(key, ttl)
 
-    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
-        """`first_time` per key (so a subclass that overrides `first_time` sees each one)."""
+    async def first_times(self, keys: Sequence[str], ttl: float, *, claim: str = "") -> list[bool]:
+        """`first_time` per key (so a subclass that overrides `first_time` sees each one); no
+        claim is kept: in one process no other delivery records between these and `forget`."""
         return [await self.first_time(key, ttl) for key in keys]
 
     def first_time_now(self, key: str, ttl: float) -> bool:
@@ -88,7 +89,7 @@ class LocalState:
             )
         return dedupe.first_time(key)
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, key: str, *, claim: str = "") -> None:
         for dedupe in self._dedupe.values():
             dedupe.forget(key)
 

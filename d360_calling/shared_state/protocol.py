@@ -67,8 +67,9 @@ class SharedState(Protocol):
         """Record a webhook event key; `True` the first time within `ttl` seconds."""
         ...
 
-    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
-        """`first_time` for each of a delivery's keys, in order, in one round trip."""
+    async def first_times(self, keys: Sequence[str], ttl: float, *, claim: str = "") -> list[bool]:
+        """`first_time` for each of a delivery's keys, in order, in one round trip; the keys
+        recorded hold `claim` (the delivery's token), which `forget` must match."""
         ...
 
     async def announce_call_ended(self, call_id: str) -> None:
@@ -81,8 +82,9 @@ class SharedState(Protocol):
         than once for one call); returns a function that stops it."""
         ...
 
-    async def forget(self, key: str) -> None:
-        """Drop a recorded key (its event could not be handled, so a redelivery must be)."""
+    async def forget(self, key: str, *, claim: str = "") -> None:
+        """Drop a key this delivery recorded with `claim` (its event could not be handled, so a
+        redelivery must be); a key another delivery holds by now is kept."""
         ...
 
     async def aclose(self) -> None:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import hashlib
 import logging
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -32,6 +32,7 @@ from .protocol import BudgetLimits, SharedStateUnavailable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
+    from redis.commands.core import AsyncScript
 
 logger = logging.getLogger("d360_calling.shared_state")
 
@@ -51,6 +52,9 @@ CONNECT_TIMEOUT: Final = 1.0
 BUDGET_TTL_MS: Final = 10 * 60 * 1000
 """A budget left alone this long is forgotten (absent means full), so memory stays bounded."""
 MAX_KEY_LENGTH: Final = 200
+VOID_TTL: Final = 3600.0
+"""Seconds a given-back dedupe key stays void: longer than a deferred delivery's script can
+wait queued in Redis (behind a pause or a failover), so that script then records nothing."""
 
 # Every script reads Redis's own clock, so workers on different hosts agree on time.
 _GATE_CLOSE: Final = """
@@ -110,12 +114,38 @@ end
 return tostring(tokens)
 """
 
+# A dedupe key holds the claim (a random token) of the delivery that recorded it. A delivery
+# deferred because its answer came late gives its keys back: only those still holding its claim,
+# or none yet (its script may still be queued), become `void:<claim>`. Its own late script then
+# records nothing, another delivery's keys are never touched, and anyone else may take a void.
 _DEDUPE: Final = """
 local fresh = {}
+local given_back = 'void:' .. ARGV[2]
 for i, key in ipairs(KEYS) do
-  fresh[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[1]) and 1 or 0
+  local held = redis.call('GET', key)
+  if held == given_back then
+    fresh[i] = 0
+  elseif not held or string.sub(held, 1, 5) == 'void:' then
+    redis.call('SET', key, ARGV[2], 'PX', ARGV[1])
+    fresh[i] = 1
+  else
+    fresh[i] = 0
+  end
 end
 return fresh
+"""
+
+_GIVE_BACK: Final = """
+local given_back = 'void:' .. ARGV[1]
+local count = 0
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if not held or held == ARGV[1] or ARGV[1] == '' or string.sub(held, 1, 5) == 'void:' then
+    redis.call('SET', key, given_back, 'PX', ARGV[2])
+    count = count + 1
+  end
+end
+return count
 """
 
 
@@ -172,6 +202,7 @@ class RedisState:
         self._budget_fail = redis.register_script(_BUDGET_FAIL)
         self._budget_earn = redis.register_script(_BUDGET_EARN)
         self._dedupe = redis.register_script(_DEDUPE)
+        self._give_back = redis.register_script(_GIVE_BACK)
         self._budget_mirror: float | None = None
         self._unearned = 0
         self._earning: asyncio.Task[None] | None = None
@@ -180,6 +211,11 @@ class RedisState:
         self._down = False
         self._retry_at = 0.0
         self._initialized = False
+        self._loaded: set[object] = set()
+        """Scripts that ran here once (so Redis has them loaded)."""
+        self._in_flight = 0
+        self._connections = 0
+        """The most round trips that succeeded at once: connections the pool holds open."""
         self._closed = False
 
     def __repr__(self) -> str:
@@ -218,10 +254,7 @@ class RedisState:
     async def close_gate(self, seconds: float) -> None:
         self.local.close_gate_now(seconds)
         millis = str(max(1, round(seconds * 1000)))
-        await self._shared(
-            lambda: self._gate_close(keys=[self._gate_key], args=[millis, self._gate_channel]),
-            None,
-        )
+        await self._script(self._gate_close, [self._gate_key], [millis, self._gate_channel], None)
 
     async def _listen(self) -> None:
         """Mirror gate closes from every worker; reconnect with backoff while Redis is down."""
@@ -262,18 +295,13 @@ class RedisState:
     # -- the requests-per-second bucket -----------------------------------------------------
 
     async def take_token(self, rate: float, burst: int) -> float:
-        reply = await self._shared(
-            lambda: self._bucket_take(keys=[self._bucket_key], args=[str(rate), str(burst)]),
-            None,
-        )
+        reply = await self._script(self._bucket_take, [self._bucket_key], [rate, burst], None)
         if reply is None:
             return await self.local.take_token(rate, burst)
         return float(reply)
 
     async def return_token(self, rate: float, burst: int) -> None:
-        reply = await self._shared(
-            lambda: self._bucket_return(keys=[self._bucket_key], args=[str(burst)]), None
-        )
+        reply = await self._script(self._bucket_return, [self._bucket_key], [burst], None)
         if reply is None:
             await self.local.return_token(rate, burst)
 
@@ -293,17 +321,14 @@ class RedisState:
         while self._unearned:
             count, self._unearned = self._unearned, 0
             args = [str(limits.max_tokens), str(limits.token_ratio * count), str(BUDGET_TTL_MS)]
-            earn = functools.partial(self._budget_earn, keys=[self._budget_key], args=args)
-            reply = await self._shared(earn, None)
+            reply = await self._script(self._budget_earn, [self._budget_key], args, None)
             if reply is not None:
                 self._budget_mirror = float(reply)
 
     async def record_failure(self, limits: BudgetLimits) -> bool:
         local_allows = await self.local.record_failure(limits)
         args = [str(limits.max_tokens), str(BUDGET_TTL_MS)]
-        reply = await self._shared(
-            lambda: self._budget_fail(keys=[self._budget_key], args=args), None
-        )
+        reply = await self._script(self._budget_fail, [self._budget_key], args, None)
         if reply is None:
             return local_allows
         self._budget_mirror = tokens = float(reply)
@@ -314,45 +339,61 @@ class RedisState:
     async def first_time(self, key: str, ttl: float) -> bool:
         return (await self.first_times([key], ttl))[0]
 
-    async def first_times(self, keys: Sequence[str], ttl: float) -> list[bool]:
-        """Record a delivery's keys with one script call (one round trip, one slot)."""
+    async def first_times(self, keys: Sequence[str], ttl: float, *, claim: str = "") -> list[bool]:
+        """Record a delivery's keys with one script call (one round trip, one slot); each key
+        holds `claim` (a fresh token when none is given), so only this delivery gives it back."""
         self._ensure_listener()  # a receiver hears of calls that end on other workers
         if not keys:
             return []
+        claim = claim or secrets.token_hex(8)
         short = [_short(key) for key in keys]
-        names = [f"{self.prefix}:dedupe:{key}" for key in short]
-        millis = str(max(1, round(ttl * 1000)))
+        names = [self._dedupe_name(key) for key in short]
+        millis = _millis(ttl)
         attempted = not self._cooling_down()
-        reply = await self._shared(lambda: self._dedupe(keys=names, args=[millis]), _MISSING)
+        reply = await self._script(self._dedupe, names, [millis, claim], _MISSING)
         if reply is _MISSING:
             if self.dedupe_fail_closed:
-                if attempted:  # the script may have run with its answer lost: undo its keys
-                    self._spawn_undo(names)
+                if attempted:  # the script may run, or have run, with its answer lost
+                    self._spawn_give_back(names, claim)
                 raise SharedStateUnavailable("Redis is unavailable and dedupe fails closed")
             return [self.local.first_time_now(key, ttl) for key in short]
         return [bool(fresh) for fresh in reply]
 
-    def _spawn_undo(self, names: list[str]) -> None:
-        """Delete `names` in the background (a deferred delivery must be handled when it comes
-        again), a few bounded tries past the cool-down; not once the state is closed."""
+    async def forget(self, key: str, *, claim: str = "") -> None:
+        """Give back a key this delivery recorded (`claim`): a key another delivery holds now
+        stays, so its handled event is not handled again. No claim gives back any holder's."""
+        key = _short(key)
+        await self.local.forget(key)
+        names = [self._dedupe_name(key)]
+        args = [claim, _millis(VOID_TTL)]
+        if await self._script(self._give_back, names, args, _MISSING) is _MISSING:
+            # A delivery handed back must be handled when it comes again: keep trying.
+            self._spawn_give_back(names, claim)
+
+    def _dedupe_name(self, short_key: str) -> str:
+        return f"{self.prefix}:dedupe:{short_key}"
+
+    def _spawn_give_back(self, names: list[str], claim: str) -> None:
+        """Give `names` back in the background (a deferred delivery must be handled when it
+        comes again), a few bounded tries past the cool-down; not once the state is closed."""
         if self._closed:
             logger.warning("%d dedupe keys left in Redis: the shared state is closed", len(names))
             return
         task = asyncio.get_running_loop().create_task(
-            self._undo(names), context=contextvars.Context()
+            self._give_back_with_retries(names, claim), context=contextvars.Context()
         )
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
 
-    async def _undo(self, names: list[str]) -> None:
+    async def _give_back_with_retries(self, names: list[str], claim: str) -> None:
         for wait in UNDO_WAITS:
             try:
                 async with asyncio.timeout(max(self.timeout, UNDO_TIMEOUT)):
-                    await self._redis.delete(*names)
+                    await self._give_back(keys=names, args=[claim, _millis(VOID_TTL)])
                 return
             except Exception:
                 await asyncio.sleep(wait)
-        logger.warning("could not undo %d dedupe keys of a deferred delivery", len(names))
+        logger.warning("could not give back %d dedupe keys of a deferred delivery", len(names))
 
     # -- calls ended anywhere ------------------------------------------------------------------
 
@@ -368,37 +409,54 @@ class RedisState:
             self._ensure_listener()
         return self.local.on_call_ended(callback)
 
-    async def forget(self, key: str) -> None:
-        key = _short(key)
-        await self.local.forget(key)
-        name = f"{self.prefix}:dedupe:{key}"
-        if await self._shared(lambda: self._redis.delete(name), _MISSING) is _MISSING:
-            # A delivery handed back must be handled when it comes again: keep trying.
-            self._spawn_undo([name])
-
     # -- plumbing ------------------------------------------------------------------------------
 
     def _cooling_down(self) -> bool:
         return self._down and time.monotonic() < self._retry_at
 
-    async def _shared(self, call: Callable[[], Awaitable[T]], fallback: Any) -> Any:
+    async def _script(
+        self, script: AsyncScript, keys: list[str], args: list[Any], fallback: Any
+    ) -> Any:
+        """Run one of the scripts through `_shared` (its first run has the set-up allowance)."""
+        return await self._shared(lambda: script(keys=keys, args=args), fallback, script=script)
+
+    async def _shared(
+        self, call: Callable[[], Awaitable[T]], fallback: Any, *, script: object = None
+    ) -> Any:
         """One Redis call within the timeout; `fallback` (and one warning) if it fails, and at
-        once while cooling down after a failure. The client's first connection has its own,
-        longer bound: a cluster client then fetches the slot map (30-70 ms on loopback)."""
+        once while cooling down after a failure.
+
+        Round trips that set something up get the longer `CONNECT_TIMEOUT`: the client's first
+        (a cluster client fetches its slot map), one that needs a new connection (more calls
+        in flight than ever succeeded at once since the last failure), and a `script`'s first
+        run (loaded on each primary). A burst in a new worker's first second must not fall open."""
         if self._cooling_down():
             return fallback
+        self._in_flight += 1
+        concurrent = self._in_flight
+        setting_up = concurrent > self._connections or (
+            script is not None and script not in self._loaded
+        )
         try:
             if not self._initialized:
                 async with asyncio.timeout(max(self.timeout, CONNECT_TIMEOUT)):
                     await self._redis.initialize()
                 self._initialized = True
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(
+                max(self.timeout, CONNECT_TIMEOUT) if setting_up else self.timeout
+            ):
                 result = await call()
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            self._connections = 0  # the pool's connections may be gone with the failure
             self._fell_down(error)
             return fallback
+        finally:
+            self._in_flight -= 1
+        self._connections = max(self._connections, concurrent)
+        if script is not None:
+            self._loaded.add(script)
         self._up()
         return result
 
@@ -434,6 +492,11 @@ _MISSING: Final = object()
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _millis(seconds: float) -> int:
+    """Seconds as whole milliseconds for `PX`, at least one."""
+    return max(1, round(seconds * 1000))
 
 
 def _short(key: str) -> str:

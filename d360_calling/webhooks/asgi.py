@@ -1,10 +1,10 @@
 """`ReceiverASGI`: a `Receiver` as a pure ASGI app, for uvicorn, Starlette, FastAPI and kin.
 
 It needs no framework: it answers `POST {receiver.path}` (404 elsewhere, 405 for other methods),
-reads `http.request` messages only until the body passes the cap (413, connection closed, the
-rest never read), and hands the body to `Receiver.receive`. Served on its own, its lifespan
-shutdown closes the receiver; mounted in another app it gets no lifespan events, so that app's
-lifespan must `await receiver.aclose()`.
+reads `http.request` messages only until the body passes the cap (413) or `body_timeout` passes
+(408), closing the connection then without reading the rest, and hands the body to
+`Receiver.receive`. Served on its own, its lifespan shutdown closes the receiver; mounted in
+another app it gets no lifespan events, so that app's lifespan must `await receiver.aclose()`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
+
+from .body import UNREAD
 
 if TYPE_CHECKING:
     from .receiver import Receiver
@@ -54,8 +56,8 @@ class ReceiverASGI:
                 status, text = await self.receiver.receive(_chunks(receive), headers)
             except _Disconnected:
                 return
-            # A refused upload is not read on: ask the server to drop the connection.
-            extra = [(b"connection", b"close")] if status == 413 else []
+            # A refused or stalled upload is not read on: ask the server to drop the connection.
+            extra = [(b"connection", b"close")] if status in UNREAD else []
             await _answer(send, status, text, extra)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -15,20 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 
+from .. import validation
 from ..client import Client
 from ..errors import ValidationError
 from ..shared_state import LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
 from .asgi import ReceiverASGI
+from .body import UNREAD, TooLarge, TooSlow, read_capped, request_body
 from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import CallConnect, CallTerminate, Event, MalformedEvent
 from .parse import parse
@@ -40,7 +43,6 @@ logger = logging.getLogger("d360_calling.webhooks")
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 SECRET_ENV = "D360_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 """The environment variable a `Receiver` reads its signing secret from when none is passed."""
-_READ_CHUNK = 64 * 1024
 
 
 class Reply(NamedTuple):
@@ -53,6 +55,7 @@ class Reply(NamedTuple):
 _OK = Reply(200, "ok")
 _CLOSED = Reply(503, "shutting down")
 _TOO_LARGE = Reply(413, "body too large")
+_TOO_SLOW = Reply(408, "body not received in time")
 _BAD_SIGNATURE = Reply(401, "bad signature")
 _MALFORMED = Reply(400, "malformed webhook")
 _DEFERRED = Reply(503, "try again later")
@@ -82,10 +85,6 @@ class WebhookTelemetry(Protocol):
         ...
 
 
-class _TooLarge(Exception):
-    """The body passed the receiver's cap while it was being read."""
-
-
 class Receiver:
     """Serves `POST {path}` for webhooks: verify the signature, parse, dedupe, dispatch.
 
@@ -94,13 +93,17 @@ class Receiver:
     logged as a warning. Serve `receiver.app` (aiohttp) or `receiver.asgi` (uvicorn, Starlette,
     FastAPI) as a whole application, or mount `receiver.handler` or `receiver.asgi` in your own
     and `await receiver.aclose()` on shutdown; any other framework awaits
-    `receiver.receive(body, headers)` and answers with its `Reply`. The body cap holds each way.
+    `receiver.receive(body, headers)` and answers with its `Reply`. The body cap holds each way,
+    and so does `body_timeout`: a body not whole within it is answered 408.
 
     Connects older than `max_connect_age` seconds are dropped (the user has hung up by then);
     `None` keeps them all. Repeated deliveries are dropped for `dedupe_ttl` seconds (the
     platform retries for up to a day); give several receivers one `RedisState` so a delivery
-    is handled once across all of them. A malformed item costs only itself: it is logged and
-    passed to `router.on_malformed` handlers, and the rest of the delivery is handled.
+    is handled once across all of them. Events older than `max_event_age` seconds (by default
+    `dedupe_ttl`, and never longer) are dropped with a log line, so a signed delivery replayed
+    after dedupe forgot it is not handled again. A malformed item costs only itself: it is
+    logged and passed to `router.on_malformed` handlers, and the rest of the delivery is
+    handled. A handler that fails costs only its own run: it is logged and counted.
     """
 
     def __init__(
@@ -112,20 +115,24 @@ class Receiver:
         verify: bool = True,
         path: str = "/webhook",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        body_timeout: float = 5.0,
         shared_state: SharedState | None = None,
         dedupe_ttl: float = DAY,
         shutdown_timeout: float = 10.0,
         max_connect_age: float | None = 60.0,
+        max_event_age: float | None = None,
         telemetry: WebhookTelemetry | None = None,
     ) -> None:
         self.router = router
         self.client = client
         self.path = path
         self.max_body_size = max_body_size
+        self.body_timeout = validation.positive("body_timeout", body_timeout)
         self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
         self.dedupe_ttl = dedupe_ttl
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
+        self._max_event_age = _event_age_bound(max_event_age, dedupe_ttl)
         self.stats: Counter[str] = Counter()
         self.telemetry = telemetry
         self._secret = _signing_secret(secret, verify)
@@ -168,10 +175,13 @@ class Receiver:
         return self._asgi
 
     async def handler(self, request: web.Request) -> web.Response:
-        """The aiohttp.web handler: `receive` over the request's body stream."""
-        body = _read_at_most(request.content, self.max_body_size + 1)
+        """The aiohttp.web handler: `receive` over the body the app read, else its stream."""
+        body = await request_body(request, self.max_body_size)
         reply = await self.receive(body, request.headers)
-        return web.Response(status=reply.status, text=reply.text)
+        response = web.Response(status=reply.status, text=reply.text)
+        if reply.status in UNREAD:  # a refused or stalled upload is not read on
+            response.force_close()
+        return response
 
     async def receive(
         self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
@@ -180,7 +190,8 @@ class Receiver:
         start the handlers; the reply is 200 before they run.
 
         `body` is the raw body, or its chunks as they arrive (reading stops once they pass
-        `max_body_size`: 413, never read whole); `headers` any mapping, names in any case.
+        `max_body_size`: 413, never read whole; or once `body_timeout` seconds pass: 408);
+        `headers` any mapping, names in any case.
         401 is a bad signature, 400 a body that is not a webhook envelope, 503 a receiver
         shutting down or dedupe failing closed (the platform delivers again later).
         """
@@ -197,10 +208,13 @@ class Receiver:
         if self._closed:
             return _CLOSED
         try:
-            raw = await self._read_capped(body, headers)
-        except _TooLarge:
+            raw = await read_capped(body, headers, self.max_body_size, self.body_timeout)
+        except TooLarge:
             self.stats["too_large"] += 1
             return _TOO_LARGE
+        except TooSlow:
+            self.stats["body_timeout"] += 1
+            return _TOO_SLOW
         if self._secret is not None:
             try:
                 verify_signature(raw, headers, self._secret)
@@ -221,28 +235,6 @@ class Receiver:
             logger.warning("webhook deferred: %s", error)
             return _DEFERRED
         return _OK
-
-    async def _read_capped(
-        self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
-    ) -> bytes:
-        """The body, refused (`_TooLarge`) once it passes the cap: at once when its declared
-        length does, else as soon as the chunks read so far do, never reading the rest."""
-        cap = self.max_body_size
-        length = _declared_length(headers)
-        if length is not None and length > cap:
-            raise _TooLarge
-        if isinstance(body, bytes):
-            if len(body) > cap:
-                raise _TooLarge
-            return body
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in body:
-            size += len(chunk)
-            if size > cap:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def dispatch(self, events: list[Event]) -> None:
         """Start the handlers for new events (duplicates and stale connects are dropped).
@@ -273,31 +265,33 @@ class Receiver:
             raise
 
     async def _commit(self, events: list[Event], group: asyncio.TaskGroup) -> None:
-        """Record the events' keys, then start the handlers of those seen for the first time."""
+        """Record the events' keys, then start the handlers of those seen for the first time.
+
+        The keys hold this delivery's claim: if it is deferred, it gives back only keys that
+        still hold it, never those another worker recorded for the same events meanwhile."""
+        events = [event for event in events if not self._expired(event)]
         keys = [event.dedupe_key for event in events]
-        fresh = await self.shared_state.first_times(keys, self.dedupe_ttl)
+        claim = secrets.token_hex(8)
+        fresh = await self.shared_state.first_times(keys, self.dedupe_ttl, claim=claim)
         for index, event in enumerate(events):
             if not fresh[index]:
                 self.stats["duplicates"] += 1
                 continue
+            if self._closed:  # shutting down between recording and starting: give them back
+                for key, new in zip(keys[index:], fresh[index:], strict=True):
+                    if new:
+                        await self.shared_state.forget(key, claim=claim)
+                raise ReceiverClosedError("the receiver is shutting down")
             if self._stale(event):
                 self.stats["stale"] += 1
                 continue
             if isinstance(event, MalformedEvent):
                 self.stats["malformed_items"] += 1
                 logger.warning("webhook item skipped: %s", event.error)
-            try:
-                if self._closed:
-                    raise RuntimeError("closed while the event was being recorded")
-                for handler in self.router.handlers_for(event, self.client):
-                    group.create_task(self._run(handler, event))
-                if isinstance(event, CallTerminate):
-                    group.create_task(self._announce_ended(event.call_id))
-            except RuntimeError:
-                for key, new in zip(keys[index:], fresh[index:], strict=True):
-                    if new:
-                        await self.shared_state.forget(key)
-                raise ReceiverClosedError("the receiver is shutting down") from None
+            for handler in self.router.handlers_for(event, self.client):
+                group.create_task(self._run(handler, event))
+            if isinstance(event, CallTerminate):
+                group.create_task(self._announce_ended(event.call_id))
 
     def _stale(self, event: Event) -> bool:
         """Whether `event` is a connect too old to answer (the user has hung up by then)."""
@@ -307,6 +301,20 @@ class Receiver:
             logger.warning("connect for %s is too old to answer; dropped", event.call_id)
             return True
         return False
+
+    def _expired(self, event: Event) -> bool:
+        """Whether `event` is older than `max_event_age` (a replay dedupe may have forgotten)."""
+        if isinstance(event, MalformedEvent) or (age := event.age()) is None:
+            return False
+        if age <= self._max_event_age:
+            return False
+        self.stats["expired"] += 1
+        logger.warning(
+            "webhook %s from %ds ago is older than max_event_age; dropped",
+            type(event).__name__,
+            age.total_seconds(),
+        )
+        return True
 
     async def _announce_ended(self, call_id: str) -> None:
         """Tell the other workers the call ended (its media may live there); never raises."""
@@ -342,13 +350,23 @@ class Receiver:
             await self._stopping.wait()
 
     async def aclose(self) -> None:
-        """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`."""
+        """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`, then close
+        the media they attached to calls (`answer_with_audio`)."""
         self._closed = True
         deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
         if self._committing:  # a delivery whose sender left: its handlers start, or its keys go
             await asyncio.wait(set(self._committing), timeout=self.shutdown_timeout)
         self._stopping.set()
         self._stop_hearing_ends()
+        await self._stop_handlers(deadline)
+        try:
+            async with asyncio.timeout(self.shutdown_timeout):
+                await self.router.aclose()
+        except TimeoutError:
+            logger.error("call media still closing after %ss; left", self.shutdown_timeout)
+
+    async def _stop_handlers(self, deadline: float) -> None:
+        """Wait for the handlers until `deadline`, then cancel them (bounded again)."""
         supervisor = self._supervisor
         if supervisor is None or supervisor.done():
             return
@@ -386,19 +404,18 @@ def _log_orphaned_failure(commit: asyncio.Task[None]) -> None:
         logger.error("webhook delivery cancelled by its sender, then failed", exc_info=error)
 
 
-async def _read_at_most(stream: StreamReader, limit: int) -> AsyncIterator[bytes]:
-    """The stream's chunks, `limit` bytes in all at most (one past the cap is enough to refuse)."""
-    while limit > 0 and (chunk := await stream.read(min(_READ_CHUNK, limit))):
-        limit -= len(chunk)
-        yield chunk
-
-
-def _declared_length(headers: Mapping[str, str]) -> int | None:
-    """The body length the `Content-Length` header declares, if it is there and a number."""
-    for name, value in headers.items():
-        if name.lower() == "content-length":
-            return int(value) if value.isascii() and value.isdigit() else None
-    return None
+def _event_age_bound(max_event_age: float | None, dedupe_ttl: float) -> timedelta:
+    """The age past which an event is dropped: at most the dedupe window, so no signed
+    delivery can be replayed once dedupe forgot it."""
+    window = validation.positive("dedupe_ttl", dedupe_ttl)
+    if max_event_age is None:
+        return timedelta(seconds=window)
+    if validation.positive("max_event_age", max_event_age) > window:
+        raise ValidationError(
+            "max_event_age",
+            f"must not exceed dedupe_ttl ({window:g} s): an older delivery could be replayed",
+        )
+    return timedelta(seconds=max_event_age)
 
 
 def _signing_secret(secret: str | None, verify: bool) -> str | None:

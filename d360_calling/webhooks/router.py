@@ -263,17 +263,30 @@ class Router:
         if isinstance(event, CallTerminate):
             self._mark_ended(event.call_id)
             closing = [self.close_media(event.call_id)] if event.call_id in self._media else []
-            return closing + [handler(event) for handler in self._terminate]
+            return closing + [_started(handler, event) for handler in self._terminate]
         if isinstance(event, CallConnect):
             if self.has_ended(event.call_id):
                 logger.info("connect for %s arrived after its terminate; skipped", event.call_id)
                 return []
             call = IncomingCall(event, client, self)
-            return [handler(call) for handler in self._connect]
-        return [handler(event) for handler in self._plain.get(type(event), [])]
+            return [_started(handler, call) for handler in self._connect]
+        return [_started(handler, event) for handler in self._plain.get(type(event), [])]
 
     def _mark_ended(self, call_id: str) -> None:
         self._ended[call_id] = None
         self._ended.move_to_end(call_id)
         while len(self._ended) > self._remember:
             self._ended.popitem(last=False)
+
+
+def _started(handler: Handler[E], argument: E) -> Awaitable[None]:
+    """`handler(argument)`; a handler that raises before returning its awaitable (a sync
+    wrapper, a `functools.partial` of the wrong shape) fails in its own run, like any other."""
+    try:
+        return handler(argument)
+    except Exception as error:
+        return _raise(error)
+
+
+async def _raise(error: Exception) -> None:
+    raise error

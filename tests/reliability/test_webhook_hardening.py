@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -41,7 +42,7 @@ def status_body(n: int, status: str = "RINGING") -> bytes:
                             "statuses": [
                                 {
                                     "id": f"wacid.flood-{n}",
-                                    "timestamp": "1750000000",
+                                    "timestamp": str(int(time.time())),
                                     "type": "call",
                                     "status": status,
                                     "recipient_id": "14155550123",

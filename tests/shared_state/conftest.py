@@ -134,6 +134,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """One real redis-server on its own (for tests that put a proxy in front of it)."""
+    _need_redis()
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 async def redis_client(store: Store) -> AsyncIterator[Redis | RedisCluster]:
     client = store.client()
     try:
