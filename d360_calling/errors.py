@@ -6,8 +6,31 @@ answers 138000 and 138006 with HTTP 401 and 360dialog throttles with HTTP 400.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+_LINE_BREAK: Final = r"(?:\r\n|\r|\n|\\r\\n|\\r|\\n)"
+"""A line break, also as the escapes `\\r\\n` of SDP quoted inside JSON text."""
+
+_SDP_LINE: Final = r"[vosiuepcbtrzkam]=[^\s\\\"'][^\r\n\\\"']*"
+"""One SDP line (`v=0`, `a=ice-pwd:...`, `c=IN IP4 ...`) up to a line break or a quote."""
+
+_SDP: Final = re.compile(rf"(?<![\w.-]){_SDP_LINE}(?:{_LINE_BREAK}{_SDP_LINE})*{_LINE_BREAK}?")
+"""A run of SDP lines, the first not inside a word (`sdp_type=answer` is no SDP line)."""
+_CREDENTIAL: Final = re.compile(
+    r"(?i)(?<![\w-])(ice-pwd|ice-ufrag|fingerprint|crypto)\s*[:=]\s*[^\r\n\\\"']*"
+)
+"""An ICE credential, DTLS fingerprint or SRTP key named outside an SDP line, with its value."""
+
+
+def redact(text: str) -> str:
+    """`text` without SDP: each run of SDP lines becomes `[SDP redacted]` and an ICE credential,
+    fingerprint or SRTP key named outside one loses its value. For the API's error texts (it
+    quotes a refused request's SDP back) and whatever error text reaches a log record."""
+    if "=" not in text and ":" not in text:
+        return text
+    return _CREDENTIAL.sub(r"\1:[redacted]", _SDP.sub("[SDP redacted]", text))
 
 
 class D360Error(Exception):
@@ -78,7 +101,11 @@ class ResponseDecodeError(D360Error):
 
 
 class APIError(D360Error):
-    """The API answered with an error; the fields come from its body and headers."""
+    """The API answered with an error; the fields come from its body and headers.
+
+    `message` and `details` are `redact`ed as the error is made, so SDP the API quotes back
+    reaches no log record or traceback through the error's text; `body` is as the API sent it.
+    """
 
     def __init__(
         self,
@@ -93,11 +120,11 @@ class APIError(D360Error):
         retry_after: float | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, operation=operation)
+        super().__init__(redact(message), operation=operation)
         self.status = status
         self.code = code
         self.subcode = subcode
-        self.details = details
+        self.details = None if details is None else redact(details)
         self.trace_id = trace_id
         self.retry_after = retry_after
         self.body = body

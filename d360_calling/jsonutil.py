@@ -2,7 +2,9 @@
 
 Both backends behave alike, so the extra changes speed only: compact UTF-8 out; in, `NaN` and
 `Infinity` are refused (they are not JSON), as are invalid UTF-8 and nesting deeper than
-`MAX_DEPTH`, each as a `ValueError` with the same message whichever backend read it.
+`MAX_DEPTH`, each as a `ValueError` with the same message whichever backend read it. Integers
+beyond 64 bits read and write exactly with both (orjson alone would read them as floats and
+refuse to write them), by handing those bodies to the standard library.
 """
 
 from __future__ import annotations
@@ -104,14 +106,41 @@ def _text(body: Text) -> str:
     return body if isinstance(body, str) else bytes(body).decode()
 
 
+_DIGITS_TO_ZERO: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+"""A `bytes.translate` table: every digit becomes `0`, every other byte a space."""
+
+_LONG_RUN: Final = b"0" * 19
+"""19 digits in a row: the shortest integer orjson may read as a float (below -2**63)."""
+
+
+def _may_lose_precision(body: Text) -> bool:
+    """Whether `body` holds a run of 19 digits, so orjson might read an integer beyond 64 bits
+    as a float. One C-speed pass (about 1 µs for 500 bytes; a regular expression takes 15)."""
+    raw: bytes | bytearray
+    if isinstance(body, str):
+        raw = body.encode(errors="surrogatepass")
+    elif isinstance(body, memoryview):
+        raw = bytes(body)
+    else:
+        raw = body
+    return _LONG_RUN in raw.translate(_DIGITS_TO_ZERO)
+
+
 def _orjson_dumps(payload: Any) -> bytes:
     # orjson's bytes keep the whole buffer it wrote into (about 8 KiB for a 1 KiB body) for as
     # long as they live, and a request body lives as long as its call is in flight: a copy of
     # the right size (0.3 µs) keeps 10,000 calls in flight 70 MiB smaller.
-    return bytes(memoryview(orjson.dumps(payload)))
+    try:
+        return bytes(memoryview(orjson.dumps(payload)))
+    except orjson.JSONEncodeError:
+        # What orjson refuses (an integer beyond 64 bits, a non-string key, an unknown type)
+        # gets the standard library's verdict, the same whichever backend is installed.
+        return _stdlib_dumps(payload)
 
 
 def _orjson_loads(body: Text) -> Any:
+    if _may_lose_precision(body):
+        return _stdlib_loads(body)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

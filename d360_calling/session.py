@@ -39,6 +39,9 @@ DEFAULT_MAX_BODY_SIZE: Final = 4 * 1024 * 1024
 """Responses larger than this fail with `ResponseDecodeError` (aiohttp itself has no cap)."""
 
 SECRET_HEADERS: Final = frozenset({"d360-api-key", "authorization"})
+SECRET_BODY_FIELDS: Final = frozenset({"sip_user_password", "password", "sdp"})
+"""Body keys whose values a `Request`'s repr masks at any depth: SIP passwords (both spellings
+of the settings API) and SDP, whose ICE password and keys let others join the call's media."""
 
 
 @attrs.frozen
@@ -84,14 +87,28 @@ def _masked_headers(headers: Mapping[str, str]) -> str:
     return repr(shown)
 
 
+def _masked(value: Any) -> Any:
+    """`value` with the `SECRET_BODY_FIELDS` of every object in it replaced by `***`."""
+    if isinstance(value, Mapping):
+        return {k: "***" if k in SECRET_BODY_FIELDS else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _masked_body(body: Any) -> str:
+    return repr(_masked(body))
+
+
 @attrs.frozen
 class Request:
-    """One API call as the middleware chain sees it; secret headers are masked in the repr."""
+    """One API call as the middleware chain sees it; secret headers and the body's secrets
+    (SIP passwords, SDP) are masked in the repr."""
 
     method: str
     path: str
     operation: str
-    json: Any = None
+    json: Any = attrs.field(default=None, repr=_masked_body)
     query: Mapping[str, str] | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=_masked_headers)
     idempotent: bool = True

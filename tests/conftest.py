@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses as Aioresponses
+from hypothesis import settings
 
 from d360_calling import Client, jsonutil
 
@@ -24,6 +25,14 @@ __all__ = ["API_KEY"]
 JSON_BACKEND = os.environ.get("D360_JSON_BACKEND", jsonutil.BACKEND)
 """Which JSON backend the suite runs on: the installed default, or `D360_JSON_BACKEND=json` to
 run without the `speedups` extra's orjson (CI runs the JSON-heavy tests both ways)."""
+
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Hypothesis profiles: `ci` (the default, and what `.ci/run` sets) draws the same examples on
+every run, with no example database and no per-example time limit, so a run repeats exactly;
+`HYPOTHESIS_PROFILE=explore` draws fresh random examples, ten times as many, for local hunting."""
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from d360_calling import jsonutil
@@ -58,10 +58,45 @@ def test_depth_limit_is_the_same_for_both() -> None:
             loads(("[" * (limit + 1) + "]" * (limit + 1)).encode())
 
 
+BIG_INTEGERS = [
+    2**64,
+    20000000000000000001,
+    -(2**63) - 1,
+    10**40,
+    18446744073709551615,
+    -9223372036854775808,
+]
+
+
+@pytest.mark.parametrize("number", BIG_INTEGERS)
+@pytest.mark.parametrize("form", ["bare", "nested", "text"])
+def test_integers_of_any_size_read_exactly_on_both(number: int, form: str) -> None:
+    body: bytes | str = {
+        "bare": str(number).encode(),
+        "nested": b'{"a": [1.5, %d, "x"]}' % number,
+        "text": f'{{"a": [1.5, {number}, "x"]}}',
+    }[form]
+    expected = json.loads(body)
+    for loads in (ORJSON_LOADS, STDLIB_LOADS):
+        value = loads(body)
+        assert value == expected
+        assert (value if form == "bare" else value["a"][1]).__class__ is int
+
+
+@pytest.mark.parametrize("number", BIG_INTEGERS)
+def test_integers_of_any_size_are_written_alike(number: int) -> None:
+    assert ORJSON_DUMPS({"n": number}) == STDLIB_DUMPS({"n": number})
+
+
+def test_long_digit_runs_in_strings_and_floats_read_alike() -> None:
+    body = b'{"id": "123456789012345678901234", "x": 0.12345678901234567890123, "y": 1e22}'
+    assert ORJSON_LOADS(body) == STDLIB_LOADS(body) == json.loads(body)
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda children: (
@@ -81,6 +116,8 @@ def test_both_backends_round_trip_alike(value: Any) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=64) | st.text(max_size=64).map(str.encode))
+@example(b"20000000000000000001")  # beyond 64 bits: orjson alone read it as 2e+19
+@example(b'{"id": -9223372036854775809, "n": [18446744073709551616]}')
 def test_both_backends_agree_on_any_bytes(body: bytes) -> None:
     fast, stdlib = verdict(ORJSON_LOADS, body), verdict(STDLIB_LOADS, body)
     if fast[0] == stdlib[0] == "ok" and isinstance(fast[1], float) and math.isnan(fast[1]):

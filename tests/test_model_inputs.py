@@ -29,6 +29,7 @@ from d360_calling import (
     CallPermissions,
     Client,
     D360Error,
+    EnsureOutcome,
     FeatureStatus,
     OperatingHours,
     OutcomeUnknownError,
@@ -446,7 +447,8 @@ def test_list_fields_read_null_as_empty_and_refuse_other_kinds(
     # same as [] when settings are sent back: `servers: []` deletes the SIP server).
     assert read == (None if optional else ())
     assert getattr(converter.structure(payload_with(cls, name, []), cls), name) == ()
-    for wrong in ("ab", 1, {"a": 1}, True):
+    assert getattr(converter.structure(payload_with(cls, name, ""), cls), name) == ()
+    for wrong in ("ab", " ", 1, {"a": 1}, True):
         payload = payload_with(cls, name, wrong)
         with pytest.raises(Exception):  # noqa: PT011
             converter.structure(payload, cls)
@@ -474,6 +476,29 @@ async def test_null_limits_over_http(backend: Backend) -> None:
     assert read.can_start_call is True
     assert all(action.limits == () for action in read.actions)
     assert read.next_call_allowed_at is None
+
+
+OPENAPI_PERMISSION = {  # Meta's OpenAPI permission example: limits as an empty string
+    "messaging_product": "whatsapp",
+    "permission": {"status": "granted", "expiration_time": 1745343479},
+    "actions": [
+        {"action_name": "send_call_permission_request", "can_perform_action": False, "limits": ""},
+        {"action_name": "start_call", "can_perform_action": True, "limits": ""},
+    ],
+}
+
+
+async def test_empty_string_limits_over_http(backend: Backend) -> None:
+    backend.respond("GET", f"/calling/permissions/{WA_ID}", json=OPENAPI_PERMISSION)
+    read = await backend.client.permissions.get(WA_ID)
+    assert [action.limits for action in read.actions] == [(), ()]
+    assert read.can_start_call is True
+    assert read.can_request_permission is False
+    assert read.next_call_allowed_at is None
+    ensured = await backend.client.permissions.ensure(WA_ID)
+    assert ensured.outcome is EnsureOutcome.ALREADY_GRANTED
+    assert ensured.granted is True
+    assert [seen.path for seen in backend.seen()].count("/messages") == 0
 
 
 async def test_string_false_is_false_over_http(backend: Backend) -> None:

@@ -1,6 +1,7 @@
-"""`permissions.ensure` fails closed (issue 12, item 5): it decides from the actions the API
-reports (`start_call`, `send_call_permission_request`), an unknown status is never a grant,
-and nothing is sent unless the API says a request may be sent now."""
+"""`permissions.ensure` decides from the actions the API reports (`start_call`,
+`send_call_permission_request`), whatever the status word (`granted`, Meta's OpenAPI word,
+included); a word never grants on its own, nothing is sent unless the API says a request may be
+sent now, and a request carries exactly the body text given."""
 
 from __future__ import annotations
 
@@ -52,15 +53,19 @@ def body(status: str, *, start: Any, request: Any, start_exhausted: bool = False
 
 # (id, answer, expected outcome, messages sent)
 CASES = [
-    # Statuses in Meta's OpenAPI spec that this SDK does not know: never a grant.
+    # Other status words (Meta's OpenAPI spec has granted, pending, denied, expired): the
+    # actions decide; a word never grants on its own.
     ("expired-may-ask", body("expired", start=False, request=True), "REQUESTED", 1),
     ("expired-may-not-ask", body("expired", start=False, request=False), "NOT_ALLOWED", 0),
     ("denied", body("denied", start=False, request=False), "NOT_ALLOWED", 0),
     ("denied-may-ask", body("denied", start=False, request=True), "REQUESTED", 1),
     ("pending", body("pending", start=False, request=False), "NOT_ALLOWED", 0),
-    # Even when start_call says yes, an unknown status is not "granted".
-    ("pending-start-true", body("pending", start=True, request=False), "NOT_ALLOWED", 0),
-    ("future-start-true", body("future_status", start=True, request=True), "REQUESTED", 1),
+    ("granted-start-true", body("granted", start=True, request=False), "ALREADY_GRANTED", 0),
+    ("granted-start-false", body("granted", start=False, request=True), "CALLS_LIMITED", 0),
+    ("granted-no-actions", body("granted", start=None, request=None), "CALLS_LIMITED", 0),
+    ("pending-start-true", body("pending", start=True, request=False), "ALREADY_GRANTED", 0),
+    ("future-start-true", body("future_status", start=True, request=True), "ALREADY_GRANTED", 0),
+    ("future-no-actions", body("future_status", start=None, request=None), "NOT_ALLOWED", 0),
     # Granted, but a limit forbids calls now: not granted, and asking again would not help.
     (
         "temporary-24h-exhausted",
@@ -93,12 +98,14 @@ CASES = [
         "NOT_ALLOWED",
         0,
     ),
+    # The API's start_call is what allows a call, whatever the word says.
     (
         "no-permission-start-true",
         body("no_permission", start=True, request=False),
-        "NOT_ALLOWED",
+        "ALREADY_GRANTED",
         0,
     ),
+    ("no-permission-no-actions", body("no_permission", start=None, request=None), "NOT_ALLOWED", 0),
 ]
 
 
@@ -117,7 +124,6 @@ async def test_ensure_decides_from_the_reported_actions(
     assert len(posts) == sent
     assert result.message_id == (MESSAGE_ID if sent else None)
     assert result.outcome is EnsureOutcome[expected]
-    assert result.granted <= result.permissions.has_permission
     limits = [limit for each in answer["actions"] for limit in each["limits"]]
     if any("limit_expiration_time" in limit for limit in limits):
         assert result.next_call_allowed_at == datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,21 +133,23 @@ def permissions(answer: dict[str, Any]) -> CallPermissions:
     return converter.structure(answer, CallPermissions)
 
 
-@pytest.mark.parametrize("status", ["expired", "denied", "pending", "granted", "", "temporary "])
-def test_unknown_status_is_never_a_grant(status: str) -> None:
-    read = permissions(body(status, start=True, request=True))
+@pytest.mark.parametrize("status", ["expired", "denied", "pending", "", "temporary "])
+def test_unknown_status_is_never_a_grant_on_its_own(status: str) -> None:
+    read = permissions(body(status, start=None, request=None))
     assert read.status.is_known is False
     assert read.has_permission is False
-    assert read.can_start_call is True  # what the API said, reported as is
-    assert decide(read) is not EnsureOutcome.ALREADY_GRANTED
+    assert decide(read) is EnsureOutcome.NOT_ALLOWED
+    allowed = permissions(body(status, start=True, request=True))
+    assert allowed.can_start_call is True  # what the API said, reported as is
+    assert decide(allowed) is EnsureOutcome.ALREADY_GRANTED  # the actions decide
 
 
 def test_granted_needs_the_outcome_and_the_api_saying_yes() -> None:
     limited = permissions(body("permanent", start=False, request=False, start_exhausted=True))
     crafted = EnsureResult(EnsureOutcome.ALREADY_GRANTED, limited)
     assert crafted.granted is False  # a hand-built result cannot claim what the API denied
-    unknown = permissions(body("pending", start=True, request=False))
-    assert EnsureResult(EnsureOutcome.ALREADY_GRANTED, unknown).granted is False
+    silent = permissions(body("permanent", start=None, request=None))
+    assert EnsureResult(EnsureOutcome.ALREADY_GRANTED, silent).granted is False
     allowed = permissions(body("temporary", start=True, request=False))
     assert EnsureResult(EnsureOutcome.ALREADY_GRANTED, allowed).granted is True
     assert EnsureResult(EnsureOutcome.CALLS_LIMITED, allowed).granted is False
@@ -152,8 +160,25 @@ def test_permission_status_grants_calls() -> None:
     assert PermissionStatus.PERMANENT.grants_calls
     assert PermissionStatus("Permanent").grants_calls  # known values match in any case
     assert not PermissionStatus.NO_PERMISSION.grants_calls
+    assert PermissionStatus.GRANTED.grants_calls  # Meta's OpenAPI word
+    assert PermissionStatus("GRANTED") is PermissionStatus.GRANTED
     for unknown in ("expired", "denied", "pending"):
         assert not PermissionStatus(unknown).grants_calls
+
+
+async def test_ensure_sends_exactly_the_body_text_given(backend: Backend) -> None:
+    text = "  Darf Zoë Sie anrufen? Bestellung #4471 ✓\nAntworten Sie hier.  "
+    backend.respond(
+        "GET", f"/calling/permissions/{USER}", json=body("no_permission", start=False, request=True)
+    )
+    backend.respond("POST", "/messages", json=MESSAGE_RESPONSE)
+    result = await backend.client.permissions.ensure(USER, text)
+    assert result.outcome is EnsureOutcome.REQUESTED
+    (post,) = [seen for seen in backend.seen() if seen.path == "/messages"]
+    interactive = post.json["interactive"]
+    assert interactive["type"] == "call_permission_request"
+    assert interactive["body"] == {"text": text}
+    assert post.json["to"] == USER
 
 
 # --- against the sandbox --------------------------------------------------------------------

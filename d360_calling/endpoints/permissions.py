@@ -91,10 +91,12 @@ class Permissions(Resource):
         and the API says a request may be sent now, send one. Never sends what the limits
         forbid.
 
-        Fails closed: the outcome is `ALREADY_GRANTED` only when the status is a grant
-        (`temporary`, `permanent`) and the API's `start_call` action allows a call now. An
-        unknown status (`expired`, `denied`, `pending`, ...) is never a grant; whether to ask
-        again is then the API's `send_call_permission_request` action to decide.
+        The actions decide: the outcome is `ALREADY_GRANTED` exactly when the API's
+        `start_call` action allows a call now, whatever the status word (Meta's docs use
+        `temporary`/`permanent` and its OpenAPI examples `granted`). A word never grants on
+        its own: without that action nothing is granted, a grant word then reads as
+        `CALLS_LIMITED`, and any other word leaves it to `send_call_permission_request`.
+        `body_text` is sent as given.
         """
         permissions = await self.get(wa_id, **options)
         outcome = decide(permissions)
@@ -107,9 +109,9 @@ class Permissions(Resource):
 def decide(permissions: CallPermissions) -> EnsureOutcome:
     """What `ensure` does with a permissions answer (`REQUESTED`: send a request), from the
     actions the API reports, never from the status alone."""
+    if permissions.can_start_call:
+        return EnsureOutcome.ALREADY_GRANTED
     if permissions.has_permission:
-        if permissions.can_start_call:
-            return EnsureOutcome.ALREADY_GRANTED
         return EnsureOutcome.CALLS_LIMITED  # asking again would not lift a call limit
     if permissions.can_request_permission:
         return EnsureOutcome.REQUESTED

@@ -15,7 +15,8 @@ JSON formatter (python-json-logger, structlog's stdlib bridge, ...) emits them a
 | `d360_trace_id`     | the API's `x-fb-trace-id`, to quote to 360dialog support             |
 | `d360_outcome`      | `"settled"` when a refused resend is reported as done                |
 
-Only names, numbers and ids: never headers, bodies, keys or SDP.
+Only names, numbers, ids and the SDK's own error texts, `errors.redact`ed: never headers,
+bodies, keys, SDP or an exception object.
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from ..errors import APIError, D360Error
+from ..errors import APIError, D360Error, redact
 from ..session import Handler, Request, Response
 
 logger = logging.getLogger("d360_calling")
+
+
+def error_text(error: BaseException | None) -> str:
+    """What a record says of `error`: its class and, for the SDK's own errors, its `redact`ed
+    text. Never the object itself, which a handler could format any way."""
+    name = type(error).__name__
+    return f"{name}: {redact(str(error))}" if isinstance(error, D360Error) else name
 
 
 def log_fields(

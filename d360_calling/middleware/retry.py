@@ -35,7 +35,7 @@ from ..transient import (
     may_have_acted,
     never_reached_server,
 )
-from .logging import log_fields
+from .logging import error_text, log_fields
 
 logger = logging.getLogger("d360_calling")
 
@@ -251,7 +251,7 @@ def _settle(request: Request, refusal: D360Error, attempt: int) -> Response:
         "%s: resend refused (%s) after an attempt whose answer was lost; that attempt ended "
         "the call, reported as success",
         request.operation,
-        refusal,
+        error_text(refusal),
         extra=log_fields(request, attempt=attempt, error=refusal, outcome="settled"),
     )
     return Response(200, {}, SETTLED_BODY, attempt)
@@ -264,7 +264,7 @@ def _log_retry(request: Request) -> Callable[[RetryCallState], None]:
             "%s: attempt %d failed (%s), retrying in %.3f s",
             request.operation,
             state.attempt_number,
-            error if isinstance(error, D360Error) else type(error).__name__,
+            error_text(error),
             state.upcoming_sleep,
             extra=log_fields(
                 request, attempt=state.attempt_number, error=error, wait=state.upcoming_sleep

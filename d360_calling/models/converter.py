@@ -2,9 +2,9 @@
 
 Hooks are built once at import so structuring on the hot path is a generated function call.
 JSON kinds are strict where a wrong guess would change a decision: a boolean is `true`/`false`
-(or those words as strings), never a truthy value, and an array is an array (`null` reads as
-empty). `explain` says where and why a payload does not fit, using a second converter with
-cattrs' detailed validation that is built only when an answer fails to structure.
+(or those words as strings), never a truthy value, and an array is an array (`null` and `""`
+read as empty). `explain` says where and why a payload does not fit, using a second converter
+with cattrs' detailed validation that is built only when an answer fails to structure.
 """
 
 from __future__ import annotations
@@ -111,10 +111,10 @@ def _is_optional(cls: Any) -> bool:
 
 
 def _array_items(value: Any) -> Any:
-    """The items of a JSON array; `null` is an empty one (Meta's "Granted Permission" example
-    has `"limits": null`); any other kind is refused rather than iterated (a string would
-    become its characters)."""
-    if value is None:
+    """The items of a JSON array; `null` and `""` are an empty one (Meta's OpenAPI permission
+    examples have `"limits": null` and `"limits": ""`); any other kind is refused rather than
+    iterated (a string would become its characters)."""
+    if value is None or value == "":
         return ()
     if value.__class__ is list or isinstance(value, list | tuple):
         return value

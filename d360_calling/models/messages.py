@@ -44,7 +44,7 @@ class EnsureOutcome(OpenEnum):
     """What `permissions.ensure` found or did."""
 
     ALREADY_GRANTED = "already_granted"
-    """The user granted permission and the API says a call may start now."""
+    """The API's `start_call` action says a call may start now."""
     CALLS_LIMITED = "calls_limited"
     """The user granted permission, but a call limit forbids calls now (nothing was sent);
     `next_call_allowed_at` says when, if the API gave the time."""
@@ -65,11 +65,7 @@ class EnsureResult:
     @property
     def granted(self) -> bool:
         """Whether a call may be placed now: granted, and the API's `start_call` allows it."""
-        return (
-            self.outcome is EnsureOutcome.ALREADY_GRANTED
-            and self.permissions.has_permission
-            and self.permissions.can_start_call
-        )
+        return self.outcome is EnsureOutcome.ALREADY_GRANTED and self.permissions.can_start_call
 
     @property
     def next_request_allowed_at(self) -> datetime | None:

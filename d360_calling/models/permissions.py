@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import attrs
 
@@ -13,19 +14,26 @@ from .enums import OpenEnum
 class PermissionStatus(OpenEnum):
     """Whether the user allows the business to call: none, for 7 days, or until revoked.
 
-    Other values (Meta's OpenAPI spec also lists `expired`, `denied` and `pending`) are kept as
-    unknown members and never count as a grant.
+    `granted` is the word of Meta's OpenAPI examples for a permission. Other values (the same
+    examples also use `expired`, `denied` and `pending`) are kept as unknown members and never
+    count as a grant. Whether a call may start now is the `start_call` action's to say.
     """
 
     NO_PERMISSION = "no_permission"
     TEMPORARY = "temporary"
     PERMANENT = "permanent"
+    GRANTED = "granted"
 
     @property
     def grants_calls(self) -> bool:
-        """Whether this status is a permission to call (`temporary` or `permanent`); an
-        unknown status never is."""
-        return self is PermissionStatus.TEMPORARY or self is PermissionStatus.PERMANENT
+        """Whether this status is a permission to call (`temporary`, `permanent`, `granted`);
+        an unknown status never is."""
+        return self in _GRANTS
+
+
+_GRANTS: Final = frozenset(
+    {PermissionStatus.TEMPORARY, PermissionStatus.PERMANENT, PermissionStatus.GRANTED}
+)
 
 
 class PermissionActionName(OpenEnum):
@@ -92,7 +100,7 @@ class CallPermissions:
 
     @property
     def status(self) -> PermissionStatus:
-        """The permission's status (`no_permission`, `temporary`, `permanent`)."""
+        """The permission's status (`no_permission`, `temporary`, `permanent`, ...)."""
         return self.permission.status
 
     @property
@@ -102,7 +110,7 @@ class CallPermissions:
 
     @property
     def has_permission(self) -> bool:
-        """Whether the user granted call permission (`temporary` or `permanent`). Limits may
+        """Whether the status word is a grant (`temporary`, `permanent`, `granted`). Limits may
         still forbid a call now: `can_start_call` says whether one may start."""
         return self.permission.status.grants_calls
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, Final, Self, TypeAlias
 
 import attrs
 
@@ -340,12 +340,24 @@ class CallTerminate(_Timed):
         )
 
 
+PERMISSION_STATUS_EVENT: Final = "call_permission_status"
+"""The `event` of 360dialog's permission webhook, a `calls[]` item with `status` GRANTED,
+REJECTED or REVOKED (partner docs; Meta sends a `messages[]` reply instead)."""
+
+
+def _is_permission_status(raw: Mapping[str, Any]) -> bool:
+    event = raw.get("event")
+    return isinstance(event, str) and event.casefold() == PERMISSION_STATUS_EVENT
+
+
 @attrs.frozen(kw_only=True)
 class PermissionReply(_Timed):
-    """A user's decision on call permission: `context_id` is the request's wamid or a wacid."""
+    """A user's decision on call permission: `context_id` is the request's wamid or a wacid.
 
-    field: ClassVar[str] = "messages"
-    item_key: ClassVar[str] = "messages"
+    Meta's `call_permission_reply` message and 360dialog's `call_permission_status` calls item
+    both read as one: GRANTED is `accept`, REJECTED and REVOKED are `reject` (no permission
+    now either way; the word stays in `raw["status"]`).
+    """
 
     message_id: str
     timestamp: datetime
@@ -364,12 +376,26 @@ class PermissionReply(_Timed):
     raw: Mapping[str, Any] = _raw_field()
 
     @property
+    def field(self) -> str:
+        """The webhook field it came in: `calls` for 360dialog's item, else `messages`."""
+        return "calls" if _is_permission_status(self.raw) else "messages"
+
+    @property
+    def item_key(self) -> str:
+        """The list of the change's value it came in (named as its field)."""
+        return self.field
+
+    @property
     def dedupe_key(self) -> str:
-        """Equal for repeated deliveries of this reply message."""
+        """Equal for repeated deliveries of this reply (of this status, for 360dialog's)."""
+        if _is_permission_status(self.raw):
+            return f"calls:{self.message_id}:{PERMISSION_STATUS_EVENT}:{self.raw.get('status')}"
         return f"messages:{self.message_id}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The `messages[]` item in the API's names."""
+        """The `messages[]` item in the API's names (360dialog's `calls[]` item as received)."""
+        if _is_permission_status(self.raw):
+            return dict(self.raw)
         interactive = self.raw.get("interactive")
         reply_raw = (
             interactive.get("call_permission_reply") if isinstance(interactive, Mapping) else None

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 
@@ -24,6 +24,7 @@ from d360_calling.models.settings import CallingSettings
 
 from .errors import WebhookError
 from .events import (
+    PERMISSION_STATUS_EVENT,
     CallConnect,
     CallDirection,
     CallOutcome,
@@ -393,6 +394,8 @@ def _calls(raw: Mapping[str, Any], value: _Value) -> list[Event]:
             return _connect(item, at, value)
         if kind == "terminate":
             return _terminate(item, at, value, value_errors)
+        if kind == PERMISSION_STATUS_EVENT:
+            return _permission_status(item, at, value)
         return value.unknown(item, "calls")
 
     return value.each(raw, "calls", call) + value.each(
@@ -422,6 +425,33 @@ def _permission_reply(item: Mapping[str, Any], at: str, value: _Value) -> Event:
         response_source=_enum(ResponseSource, reply, "response_source", reply_at),
         context_id=_str(context, "id", f"{at}.context"),
         context_from=_str(context, "from", f"{at}.context"),
+        contact=value.contact_for(from_, from_user_id),
+        metadata=value.metadata,
+        waba_id=value.waba_id,
+        raw=item,
+    )
+
+
+_PERMISSION_WORDS: Final = {
+    "granted": PermissionResponse.ACCEPT,
+    "rejected": PermissionResponse.REJECT,
+    "revoked": PermissionResponse.REJECT,
+}
+"""360dialog's permission status words as the reply they amount to (a revoke ends the
+permission as a reject does); another word is kept as an unknown `PermissionResponse`."""
+
+
+def _permission_status(item: Mapping[str, Any], at: str, value: _Value) -> PermissionReply:
+    """360dialog's `call_permission_status` calls item as the permission reply it reports."""
+    word = _required_str(item, "status", at)
+    from_, from_user_id = _str(item, "from", at), _str(item, "from_user_id", at)
+    return PermissionReply(
+        message_id=_required_str(item, "id", at),
+        timestamp=_required_time(item, "timestamp", at),
+        response=_PERMISSION_WORDS.get(word.casefold()) or PermissionResponse(word),
+        from_=from_,
+        from_user_id=from_user_id,
+        from_parent_user_id=_str(item, "from_parent_user_id", at),
         contact=value.contact_for(from_, from_user_id),
         metadata=value.metadata,
         waba_id=value.waba_id,

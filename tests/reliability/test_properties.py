@@ -1,6 +1,7 @@
-"""Property tests (hypothesis, derandomized so CI repeats them): whatever the server sends, each
-endpoint returns its model or raises a typed error; the validators, the Retry-After parser and
-the error mapping are total; and no secret shows in any repr, text, chain or log record."""
+"""Property tests (hypothesis, derandomized by the `ci` profile of tests/conftest.py so CI
+repeats them): whatever the server sends, each endpoint returns its model or raises a typed
+error; the validators, the Retry-After parser and the error mapping are total; and no secret
+shows in any repr, text, chain or log record."""
 
 from __future__ import annotations
 
@@ -47,8 +48,7 @@ from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID, OFFER_SDP, WA_ID
 from .support import assert_clean, recorded_logs, texts_of
 
 BASE_URL: Final = "https://api.test"
-SEEDED = settings(
-    derandomize=True,
+PROPERTY_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -212,7 +212,7 @@ async def call_with(
 
 
 @pytest.mark.parametrize("name", list(ENDPOINTS))
-@SEEDED
+@PROPERTY_SETTINGS
 @given(data=st.data())
 async def test_any_answer_is_a_model_or_a_typed_error(name: str, data: st.DataObject) -> None:
     endpoint = ENDPOINTS[name]
@@ -258,7 +258,7 @@ def attempt(function: Callable[..., Any], *args: Any) -> Any:
 ANY_TEXT = st.text(max_size=30) | st.text(alphabet="0123456789/.?#%\n\r\x00 ٠١٢", max_size=30)
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(value=ANY_TEXT | st.integers() | st.none() | st.binary(max_size=5))
 def test_wa_id_accepts_exactly_1_to_20_ascii_digits(value: object) -> None:
     valid = isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value, re.ASCII) is not None
@@ -271,13 +271,13 @@ def test_wa_id_accepts_exactly_1_to_20_ascii_digits(value: object) -> None:
         assert outcome == value
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(digits=st.text(alphabet="0123456789", min_size=1, max_size=20))
 def test_wa_id_accepts_every_digit_string(digits: str) -> None:
     assert validation.wa_id(digits) == digits
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(value=ANY_TEXT | st.text(min_size=500, max_size=600) | st.integers() | st.none())
 def test_call_id_never_lets_through_what_could_split_a_request(value: object) -> None:
     accepted = attempt(validation.call_id, value)
@@ -292,7 +292,7 @@ def test_call_id_never_lets_through_what_could_split_a_request(value: object) ->
     assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in accepted)
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(value=st.from_regex(r"wacid\.[A-Za-z0-9_-]{1,60}", fullmatch=True))
 def test_call_id_accepts_ids_as_the_api_makes_them(value: str) -> None:
     assert validation.call_id(value) == value
@@ -303,7 +303,7 @@ def test_call_id_accepts_ids_as_the_api_makes_them(value: str) -> None:
 NOW: Final = 1_750_000_000.0
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(
     retry_after=st.none() | st.text(max_size=80) | st.floats().map(str) | st.integers().map(str),
     retry_after_ms=st.none() | st.text(max_size=20) | st.integers().map(str),
@@ -324,7 +324,7 @@ def test_retry_after_parser_is_total(retry_after: str | None, retry_after_ms: st
         assert seconds is None
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(value=st.floats(min_value=0, max_value=1e12) | st.integers(0, 10**12))
 def test_retry_after_seconds_are_read_exactly(value: float) -> None:
     """Read exactly up to `MAX_RETRY_AFTER`; beyond it a wait no server means is absent."""
@@ -338,7 +338,7 @@ def test_retry_after_seconds_are_read_exactly(value: float) -> None:
         assert ms == pytest.approx(seconds / 1000)
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(offset=st.integers(min_value=-(10**8), max_value=10**8))
 def test_retry_after_dates_count_from_now(offset: int) -> None:
     when = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=offset)
@@ -349,7 +349,7 @@ def test_retry_after_dates_count_from_now(offset: int) -> None:
         assert seconds == pytest.approx(max(0.0, float(offset)))
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(value=st.sampled_from(["nan", "inf", "-inf", "-1", "1e400", "NaN", "Infinity", "0x10"]))
 def test_retry_after_rejects_non_finite_and_negative(value: str) -> None:
     assert parse_retry_after({"Retry-After": value}, now=NOW) is None
@@ -358,7 +358,7 @@ def test_retry_after_rejects_non_finite_and_negative(value: str) -> None:
 # --- error mapping -------------------------------------------------------------------------
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(
     status=st.integers(min_value=100, max_value=999),
     headers=st.dictionaries(
@@ -393,7 +393,7 @@ SECRET_TEXT = st.text(
 )
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(password=SECRET_TEXT.map(lambda s: f"pw[{s}]"), hostname=st.text(max_size=30))
 def test_sip_password_never_in_a_settings_repr(password: str, hostname: str) -> None:
     server = SipServer(hostname=hostname, port=5061, sip_user_password=password)
@@ -404,7 +404,7 @@ def test_sip_password_never_in_a_settings_repr(password: str, hostname: str) -> 
         assert password not in text
 
 
-@SEEDED
+@PROPERTY_SETTINGS
 @given(
     key=SECRET_TEXT.map(lambda s: f"key[{s}]")
     | st.text(min_size=1, max_size=30).map(lambda s: f"key[{s}]"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,9 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from d360_calling.errors import ValidationError
-from d360_calling.webhooks import CallStatus, Receiver, Router, sign
+from d360_calling.webhooks import Receiver, Router, sign
 
 from ..test_receiver import envelope
+from ..test_receiver_adapters import recording_router
 
 SECRET = "body-secret"
 CAP = 4096
@@ -36,17 +36,6 @@ def status_body(call_id: str, size: int | None = None) -> bytes:
     }
     body = envelope("calls", {"messaging_product": "whatsapp", "statuses": [status]})
     return body if size is None else body + b" " * (size - len(body))
-
-
-def recording_router() -> tuple[Router, Counter[str]]:
-    handled: Counter[str] = Counter()
-    router = Router()
-
-    @router.on_status
-    async def record(event: CallStatus) -> None:
-        handled[event.call_id] += 1
-
-    return router, handled
 
 
 # --- a body the user's app read before the handler ---------------------------------------------
