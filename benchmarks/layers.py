@@ -26,24 +26,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import attrs
 
 from benchmarks import payloads
+from benchmarks.harness import DASH, best_of, best_of_sync, table
+from benchmarks.scenarios import ACCEPT, PERMISSIONS, json_backend
 from benchmarks.stub import StubHttp
 from d360_calling import Client, SessionDescription, jsonutil
 from d360_calling.models.calls import CallActionResult
 from d360_calling.models.converter import converter
 from d360_calling.models.permissions import CallPermissions
 from d360_calling.session import Request, Response, Session
-
-ACCEPT: Final = "calls.accept"
-PERMISSIONS: Final = "permissions.get"
 
 BUILD: Final = "build + validate the request"
 SEND_ENTRY: Final = "Session.dispatch (deadline, options, chain entry)"
@@ -55,7 +52,6 @@ STRUCTURE: Final = "structure the answer (cattrs)"
 SUM: Final = "sum of the layers"
 WHOLE: Final = "whole call, aiohttp stubbed (measured)"
 STUB: Final = "of which the aiohttp stub itself"
-DASH: Final = "\u2013"
 
 
 @attrs.frozen
@@ -69,38 +65,6 @@ class Layer:
 
 
 Timed = Callable[[], Awaitable[object]]
-
-
-async def _best(work: Timed, number: int, repeat: int) -> float:
-    """Best-of-`repeat` µs per `await work()`, `number` times in a row."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(number):
-            await work()
-        best = min(best, time.perf_counter() - started)
-    return best / number * 1e6
-
-
-def _best_sync(work: Callable[[], object], number: int, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(number):
-            work()
-        best = min(best, time.perf_counter() - started)
-    return best / number * 1e6
-
-
-@contextlib.contextmanager
-def json_backend(name: str) -> Iterator[None]:
-    """The SDK on this JSON backend (what installing it with or without the extra selects)."""
-    before = jsonutil.dumps, jsonutil.loads
-    jsonutil.dumps, jsonutil.loads = jsonutil.BACKENDS[name]
-    try:
-        yield
-    finally:
-        jsonutil.dumps, jsonutil.loads = before
 
 
 def _bare(session: Session, terminal: Callable[[Request], Awaitable[Response]]) -> Session:
@@ -155,18 +119,18 @@ async def measure_operation(operation: str, backend: str, number: int, repeat: i
         request = captured[0]
         payload = jsonutil.loads(body)
 
-        loop_cost = await _best(nothing, number, repeat)
+        loop_cost = await best_of(nothing, number, repeat)
 
         async def timed(work: Timed) -> float:
-            return max(0.0, await _best(work, number, repeat) - loop_cost)
+            return max(0.0, await best_of(work, number, repeat) - loop_cost)
 
         stubbed = client.with_options()
         stubbed._session.dispatch = canned_send  # type: ignore[method-assign]
         out["endpoint"] = await timed(endpoint(stubbed))
         out["canned"] = await timed(lambda: canned_send(request))
-        out["decode"] = _best_sync(lambda: jsonutil.loads(body), number, repeat)
+        out["decode"] = best_of_sync(lambda: jsonutil.loads(body), number, repeat)
         hook = converter.get_structure_hook(model)  # what the endpoint calls, looked up once
-        out["structure"] = _best_sync(lambda: hook(payload, model), number, repeat)
+        out["structure"] = best_of_sync(lambda: hook(payload, model), number, repeat)
         bare = _bare(session, canned_send)
         out["dispatch"] = await timed(lambda: bare.dispatch(request))
         for middleware in (*session._sdk, *session._inner):
@@ -176,7 +140,7 @@ async def measure_operation(operation: str, backend: str, number: int, repeat: i
             )
         out["stub"] = await timed(lambda: _stub_round_trip(http, method))
         out["encode"] = (
-            _best_sync(lambda: jsonutil.dumps(request.json), number, repeat)
+            best_of_sync(lambda: jsonutil.dumps(request.json), number, repeat)
             if request.json is not None
             else 0.0
         )
@@ -268,9 +232,7 @@ def layers_table(
                 *(f"{raw_cpu_us[op]:.0f}" if op in raw_cpu_us else DASH for op, _ in columns),
             ]
         )
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(line) + " |" for line in lines]
-    return "\n".join(out)
+    return table(header, lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks import payloads
-from benchmarks.server import raise_fd_limit
+from benchmarks.harness import raise_fd_limit
 from d360_calling import Client, SessionDescription
 from d360_calling.middleware import RateLimitPolicy
 from d360_calling.session import Timeout

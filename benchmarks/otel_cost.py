@@ -14,8 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import payloads
-from benchmarks.layers import _best
+from benchmarks import harness, payloads
 from benchmarks.stub import StubHttp
 from d360_calling import Client, SessionDescription
 from d360_calling.middleware.otel import Telemetry
@@ -76,7 +75,7 @@ async def measure(number: int, repeat: int) -> list[tuple[str, float]]:
             def call(on: Client = client) -> Awaitable[object]:
                 return on.calls.accept(payloads.CALL_ID, answer)
 
-            best[name] = min(best[name], await _best(call, number, 1))
+            best[name] = min(best[name], await harness.best_of(call, number, 1))
     for _, client in clients:
         await client.aclose()
     return [(name, best[name]) for name, _ in clients]
@@ -84,9 +83,8 @@ async def measure(number: int, repeat: int) -> list[tuple[str, float]]:
 
 def table(rows: list[tuple[str, float]]) -> str:
     base = rows[0][1]
-    lines = ["| client | µs per call | added |", "|---|---|---|"]
-    lines += [f"| {name} | {us:.2f} | {us - base:+.2f} |" for name, us in rows]
-    return "\n".join(lines)
+    lines = [(name, f"{us:.2f}", f"{us - base:+.2f}") for name, us in rows]
+    return harness.table(("client", "µs per call", "added"), lines)
 
 
 def main() -> None:

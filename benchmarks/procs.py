@@ -1,19 +1,16 @@
-"""Child processes: the server under load, and one fresh process per memory measurement."""
+"""Child processes: the server under load, one fresh process per memory measurement, Redis."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from importlib import metadata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 from urllib.request import urlopen
@@ -89,10 +86,16 @@ def run_memory(
     command += ["--calls", str(calls), "--client", client]
     if hold is not None:
         command += ["--hold", str(hold)]
+    return run_json(command, "memory run", timeout)
+
+
+def run_json(command: list[str], what: str, timeout: float) -> dict[str, Any]:
+    """Run a benchmark's child process to its end; the JSON object on its last line of output
+    (`RuntimeError` naming `what` with the last line of its stderr, if it failed)."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"memory run failed: {tail[0]}")
+        raise RuntimeError(f"{what} failed: {tail[0]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -177,26 +180,3 @@ def redis_cluster() -> Iterator[tuple[str, int] | None]:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=10)
-
-
-def machine(packages: Sequence[str], *, load: bool = False) -> str:
-    """One line describing where a benchmark ran: CPU, OS, Python, the given packages' versions,
-    and with `load` the load average at the start."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for package in packages:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{package} {metadata.version(package)}")
-    if load:
-        with contextlib.suppress(OSError):
-            averages = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            versions.append(f"load average {averages} at the start")
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; " + ", ".join(versions)
-    )

@@ -1,4 +1,6 @@
-"""Turn runs into rows, rows into Markdown tables, targets into PASS/MISS, ratios into a chart."""
+"""The load matrix's report: runs into rows, rows into its tables, issue 6's targets, the chart.
+
+The table writer and `Target` are the harness's (`benchmarks.harness`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from benchmarks.harness import DASH, TIMES, Target, num, percentile, table
 from benchmarks.load import Run
 from benchmarks.micro import STRUCTURE_PERMISSIONS, Micro
 from benchmarks.scenarios import (
@@ -22,9 +25,6 @@ from benchmarks.scenarios import (
     SDK_REDIS_CLUSTER,
     SDK_STDLIB,
 )
-
-TIMES = "\u00d7"
-DASH = "\u2013"
 
 
 @attrs.frozen
@@ -51,13 +51,6 @@ class Row:
     rest of a shared machine)."""
 
 
-def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
-    return sorted_values[index]
-
-
 def aggregate(runs: Iterable[Run], failures: dict[tuple[str, str], str]) -> list[Row]:
     """Group runs by scenario, operation and concurrency; failed probes become failure rows."""
     groups: dict[tuple[str, str, int], list[Run]] = {}
@@ -75,8 +68,8 @@ def aggregate(runs: Iterable[Run], failures: dict[tuple[str, str], str]) -> list
                 statistics.median(run.rps for run in group),
                 max(run.rps for run in group),
                 statistics.median(run.cpu_us_per_request for run in group),
-                _percentile(latencies, 0.50) * 1e3,
-                _percentile(latencies, 0.99) * 1e3,
+                percentile(latencies, 0.50) * 1e3,
+                percentile(latencies, 0.99) * 1e3,
                 errors,
                 next((run.first_error for run in group if run.first_error), None),
                 cpu_best=min(run.cpu_us_per_request for run in group),
@@ -111,19 +104,6 @@ def find(rows: Sequence[Row], scenario: str, operation: str, concurrency: int) -
     )
 
 
-def table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
-    """A Markdown table."""
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(line) + " |" for line in lines]
-    return "\n".join(out)
-
-
-def _num(value: float | None, spec: str) -> str:
-    if value is None or value != value:  # None or NaN
-        return DASH
-    return format(value, spec)
-
-
 def scenario_table(rows: Sequence[Row]) -> str:
     """The main table: one line per operation, concurrency and scenario."""
     order = {name: i for i, name in enumerate(dict.fromkeys(r.scenario for r in rows))}
@@ -138,13 +118,13 @@ def scenario_table(rows: Sequence[Row]) -> str:
                 r.operation,
                 str(r.concurrency),
                 r.scenario,
-                _num(r.rps_median, ",.0f"),
-                _num(r.rps_best, ",.0f"),
-                _num(r.cpu_us, ".0f"),
-                _num(r.p50_ms, ".2f"),
-                _num(r.p99_ms, ".2f"),
-                _num(r.ratio, ".2f") + (TIMES if r.ratio is not None else ""),
-                _num(r.cpu_ratio, ".2f") + (TIMES if r.cpu_ratio is not None else ""),
+                num(r.rps_median, ",.0f"),
+                num(r.rps_best, ",.0f"),
+                num(r.cpu_us, ".0f"),
+                num(r.p50_ms, ".2f"),
+                num(r.p99_ms, ".2f"),
+                num(r.ratio, ".2f") + (TIMES if r.ratio is not None else ""),
+                num(r.cpu_ratio, ".2f") + (TIMES if r.cpu_ratio is not None else ""),
                 note,
             )
         )
@@ -195,15 +175,6 @@ def memory_table(results: Sequence[dict[str, Any]]) -> str:
         )
     header = ("client", "calls", "baseline MiB", "peak MiB", "KiB per call", "note")
     return table(header, lines)
-
-
-@attrs.frozen
-class Target:
-    name: str
-    measured: str
-    goal: str
-    passed: bool | None
-    """`None`: not measured in this run."""
 
 
 def _ratio_target(
@@ -333,14 +304,6 @@ def targets(
             )
         )
     return out
-
-
-def targets_table(items: Sequence[Target]) -> str:
-    verdict = {True: "PASS", False: "MISS", None: DASH}
-    return table(
-        ("target", "measured", "goal", "result"),
-        ((t.name, t.measured, t.goal, verdict[t.passed]) for t in items),
-    )
 
 
 def draw_chart(rows: Sequence[Row], path: Path) -> str | None:

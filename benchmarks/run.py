@@ -20,11 +20,10 @@ from typing import Any
 
 import attrs
 
-from benchmarks import layers, payloads, procs, report, ringstorm, sdk_only
+from benchmarks import harness, layers, payloads, procs, report, ringstorm, sdk_only, storm_report
 from benchmarks.load import Run, measure, probe
 from benchmarks.micro import run_micro
 from benchmarks.scenarios import OPERATIONS, RAW, Scenario, make_scenarios, pywa_available
-from benchmarks.server import raise_fd_limit
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
@@ -89,9 +88,8 @@ def config_from(args: argparse.Namespace) -> Config:
     )
 
 
-def machine() -> str:
-    """One line describing where this ran."""
-    return procs.machine(("aiohttp", "cattrs", "attrs", "tenacity", "pywa", "httpx"))
+PACKAGES = ("aiohttp", "cattrs", "attrs", "tenacity", "pywa", "httpx")
+"""The packages whose versions the machine line names."""
 
 
 async def run_matrix(
@@ -124,8 +122,7 @@ async def run_matrix(
         for round_number in range(config.rounds):
             for name in OPERATIONS:
                 for concurrency in config.concurrency:
-                    shift = round_number % len(usable)
-                    for scenario in usable[shift:] + usable[:shift]:
+                    for scenario in harness.rotated(usable, round_number):
                         work = scenario.operations.get(name)
                         if work is None:
                             continue
@@ -188,17 +185,17 @@ def memory_results(config: Config) -> list[dict[str, Any]]:
     return results
 
 
-def ring_storm(config: Config) -> tuple[list[ringstorm.Row], str]:
+def ring_storm(config: Config) -> tuple[list[storm_report.Row], str]:
     """The ring storm (`benchmarks.ringstorm`), its rows interleaved round by round; where the
     processes ran."""
     print(
         f"ring storm: {config.storm_calls} connects at once, {config.storm_rounds} rounds",
         flush=True,
     )
-    with ringstorm.pinned() as bot_cpu:
+    with harness.pinned() as bot_cpu:
         where = "unpinned" if bot_cpu is None else f"bot on CPU {bot_cpu}, the rest on the others"
         storms = ringstorm.run(config.storm_calls, config.storm_rounds, bot_cpu=bot_cpu)
-    return ringstorm.aggregate(storms), where
+    return storm_report.aggregate(storms), where
 
 
 def write_readme(text: str) -> None:
@@ -213,9 +210,9 @@ def write_readme(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = config_from(args)
-    raise_fd_limit()
+    harness.raise_fd_limit()
     started = time.perf_counter()
-    description = machine()
+    description = harness.machine(PACKAGES)
     print(f"machine: {description}", flush=True)
     why_not = None if not args.no_pywa else "pywa_async skipped (--no-pywa)"
     if why_not is None:
@@ -251,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print("layers ...", flush=True)
         layer_rows = layers.run_layers(number=config.layer_number, rounds=config.layer_rounds)
     memory = [] if args.no_memory or not config.memory_sizes else memory_results(config)
-    storm_rows: list[ringstorm.Row] = []
+    storm_rows: list[storm_report.Row] = []
     storm_where = ""
     if not args.no_storm:
         storm_rows, storm_where = ring_storm(config)
@@ -295,16 +292,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{config.storm_rounds} interleaved rounds, a fresh bot per storm ({storm_where}); "
             "latency from the delivery's first bytes read by the bot to its pre_accept read by "
             "the API server, pooling every call of every round:\n\n"
-            + ringstorm.rows_table(storm_rows)
+            + storm_report.rows_table(storm_rows)
             + "\n\n"
-            + ringstorm.detail_table(storm_rows)
+            + storm_report.detail_table(storm_rows)
         )
     all_targets = report.targets(sent, micros, memory) + sdk_only.targets(rows)
-    all_targets += [
-        report.Target(name, measured, goal, passed)
-        for name, measured, goal, passed in ringstorm.targets(storm_rows)
-    ]
-    sections.append(report.targets_table(all_targets))
+    all_targets += storm_report.targets(storm_rows)
+    sections.append(harness.targets_table(all_targets))
     text = "\n\n".join(sections)
     print("\n" + text + "\n", flush=True)
 
@@ -320,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             "layers": [attrs.asdict(layer) for layer in layer_rows],
             "memory": memory,
             "storm": [attrs.asdict(row) for row in storm_rows],
-            "targets": [attrs.asdict(target) for target in all_targets],
+            "targets": [target._asdict() for target in all_targets],
         }
         args.json.write_text(json.dumps(dump, indent=2))
     if args.update_readme:

@@ -38,6 +38,18 @@ PYWA_API: Final = "pywa_async .api"
 """pywa's lower layer, called directly: the workaround for its broken `get_call_permissions`."""
 
 
+@contextlib.contextmanager
+def json_backend(name: str) -> Iterator[None]:
+    """The SDK on this JSON backend while the block runs ("json" is what installing it without
+    the `speedups` extra selects)."""
+    before = jsonutil.dumps, jsonutil.loads
+    jsonutil.dumps, jsonutil.loads = jsonutil.BACKENDS[name]
+    try:
+        yield
+    finally:
+        jsonutil.dumps, jsonutil.loads = before
+
+
 class Scenario:
     """A named client and the operations it runs; `start()` inside the loop, then `aclose()`."""
 
@@ -52,15 +64,9 @@ class Scenario:
         self.base_url = base_url
         self.operations: dict[str, Operation] = {}
 
-    @contextlib.contextmanager
-    def backend(self) -> Iterator[None]:
+    def backend(self) -> contextlib.AbstractContextManager[None]:
         """The SDK on this scenario's JSON backend while the block runs."""
-        before = jsonutil.dumps, jsonutil.loads
-        jsonutil.dumps, jsonutil.loads = jsonutil.BACKENDS[self.json_backend]
-        try:
-            yield
-        finally:
-            jsonutil.dumps, jsonutil.loads = before
+        return json_backend(self.json_backend)
 
     async def start(self) -> None:
         """Make the client (inside the running loop)."""

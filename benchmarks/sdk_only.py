@@ -14,11 +14,12 @@ with it and without it; the target is judged with it, so it errs high).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from benchmarks import payloads
-from benchmarks.report import DASH, TIMES, Row, Target, find, table
+from benchmarks.harness import DASH, TIMES, Target, table
+from benchmarks.report import Row, find
 from benchmarks.scenarios import ACCEPT, PERMISSIONS, RAW, Scenario, Sdk
 from benchmarks.stub import StubHttp
 from d360_calling import Client, jsonutil
@@ -73,32 +74,37 @@ def _label(scenario: str) -> str:
     return "stdlib json" if scenario == SDK_ONLY_STDLIB else jsonutil.BACKEND
 
 
-def sdk_only_table(rows: Sequence[Row]) -> str:
-    """Per operation, concurrency and JSON backend: the SDK's own CPU against raw aiohttp's."""
-    lines = []
+def _pairs(rows: Sequence[Row]) -> Iterator[tuple[str, Row, Row]]:
+    """(scenario, SDK-only row, raw aiohttp's row) per operation, concurrency and backend run."""
     keys = sorted({(r.operation, r.concurrency) for r in rows if r.scenario == RAW})
     for operation, concurrency in keys:
         raw = find(rows, RAW, operation, concurrency)
-        harness = find(rows, HARNESS, operation, concurrency)
         for scenario in (SDK_ONLY, SDK_ONLY_STDLIB):
             mine = find(rows, scenario, operation, concurrency)
-            if mine is None or raw is None:
-                continue
-            loop_us = harness.cpu_us if harness is not None else float("nan")
-            net = mine.cpu_us - loop_us
-            lines.append(
-                (
-                    operation,
-                    str(concurrency),
-                    _label(scenario),
-                    f"{mine.cpu_us:.1f}",
-                    f"{loop_us:.1f}",
-                    f"{net:.1f}",
-                    f"{raw.cpu_us:.0f}",
-                    f"{mine.cpu_us / raw.cpu_us:.3f}{TIMES}",
-                    f"{net / raw.cpu_us:.3f}{TIMES}",
-                )
+            if mine is not None and raw is not None:
+                yield scenario, mine, raw
+
+
+def sdk_only_table(rows: Sequence[Row]) -> str:
+    """Per operation, concurrency and JSON backend: the SDK's own CPU against raw aiohttp's."""
+    lines = []
+    for scenario, mine, raw in _pairs(rows):
+        harness = find(rows, HARNESS, mine.operation, mine.concurrency)
+        loop_us = harness.cpu_us if harness is not None else float("nan")
+        net = mine.cpu_us - loop_us
+        lines.append(
+            (
+                mine.operation,
+                str(mine.concurrency),
+                _label(scenario),
+                f"{mine.cpu_us:.1f}",
+                f"{loop_us:.1f}",
+                f"{net:.1f}",
+                f"{raw.cpu_us:.0f}",
+                f"{mine.cpu_us / raw.cpu_us:.3f}{TIMES}",
+                f"{net / raw.cpu_us:.3f}{TIMES}",
             )
+        )
     header = (
         "operation",
         "conc.",
@@ -117,19 +123,15 @@ def targets(rows: Sequence[Row]) -> list[Target]:
     """SDK-only CPU per request at most 0.15 times raw aiohttp's, per operation, concurrency and
     backend."""
     out = []
-    keys = sorted({(r.operation, r.concurrency) for r in rows if r.scenario == RAW})
-    for operation, concurrency in keys:
-        raw = find(rows, RAW, operation, concurrency)
-        for scenario in (SDK_ONLY, SDK_ONLY_STDLIB):
-            mine = find(rows, scenario, operation, concurrency)
-            if mine is None or raw is None:
-                continue
-            name = f"SDK-only CPU/req vs raw, {operation}, c={concurrency}, {_label(scenario)}"
-            goal = f"≤ {TARGET:.2f}{TIMES}"
-            if mine.failure or not raw.cpu_us:
-                out.append(Target(name, DASH, goal, None))
-                continue
-            ratio = mine.cpu_us / raw.cpu_us
-            measured = f"{ratio:.3f}{TIMES} ({mine.cpu_us:.1f} vs {raw.cpu_us:.0f} µs)"
-            out.append(Target(name, measured, goal, ratio <= TARGET))
+    goal = f"≤ {TARGET:.2f}{TIMES}"
+    for scenario, mine, raw in _pairs(rows):
+        name = (
+            f"SDK-only CPU/req vs raw, {mine.operation}, c={mine.concurrency}, {_label(scenario)}"
+        )
+        if mine.failure or not raw.cpu_us:
+            out.append(Target(name, DASH, goal, None))
+            continue
+        ratio = mine.cpu_us / raw.cpu_us
+        measured = f"{ratio:.3f}{TIMES} ({mine.cpu_us:.1f} vs {raw.cpu_us:.0f} µs)"
+        out.append(Target(name, measured, goal, ratio <= TARGET))
     return out

@@ -19,11 +19,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import resource
 import time
 from typing import Any, Final
 
 from benchmarks import payloads
+from benchmarks.harness import raise_fd_limit
 
 MAX_HEAD: Final = 64 * 1024
 MAX_BODY: Final = 1024 * 1024
@@ -35,16 +35,6 @@ ANSWERED_ACTIONS: Final = frozenset({"accept", "pre_accept"})
 def clock() -> float:
     """The stamp for arrivals: `CLOCK_MONOTONIC`, one clock for every process on Linux."""
     return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-def raise_fd_limit() -> int:
-    """Raise this process's open-file limit to its hard limit; returns the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
 
 
 def _response(status: int, reason: str, body: bytes) -> bytes:

@@ -36,8 +36,6 @@ import gc
 import hashlib
 import hmac
 import json
-import os
-import resource
 import sys
 import threading
 import time
@@ -45,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import ClientSession, web
+
+from benchmarks.harness import pin, raise_fd_limit
 
 STORM_HEADER: Final = "x-storm-call"
 SIGNATURE_HEADER: Final = "x-360dialog-signature"
@@ -359,12 +359,6 @@ def report(book: Book, prefix: str, complete: bool, cpu: float) -> dict[str, Any
     }
 
 
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=("sdk", "floor", "floor-fifo"), required=True)
@@ -381,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
+        pin({args.cpu})
     if args.json_backend == "json":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # as if not installed
     from d360_calling import jsonutil

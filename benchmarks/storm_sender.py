@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import time
 from collections import Counter
 from typing import Any, Final
 
 import aiohttp
 
+from benchmarks.harness import raise_fd_limit
 from d360_calling.sandbox.sdp import OFFER_SDP
 from d360_calling.webhooks import sign
 
@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True, help="call ids are PREFIX-0 ... PREFIX-(N-1)")
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_fd_limit()
     started = time.perf_counter()
     built = deliveries(args.prefix, args.calls, args.secret)
     result = {"calls": args.calls, "build_s": time.perf_counter() - started}

@@ -29,10 +29,17 @@ import statistics
 from collections.abc import Iterator
 from typing import Any, Final
 
-from benchmarks import load, procs
-from benchmarks.report import TIMES
-from benchmarks.scenarios import ACCEPT, OPERATIONS, PERMISSIONS, RawAiohttp, Scenario, Sdk
-from d360_calling import jsonutil
+from benchmarks import harness, load, procs
+from benchmarks.harness import TIMES, rotated
+from benchmarks.scenarios import (
+    ACCEPT,
+    OPERATIONS,
+    PERMISSIONS,
+    RawAiohttp,
+    Scenario,
+    Sdk,
+    json_backend,
+)
 from d360_calling.endpoints import _resource
 from d360_calling.models.calls import CallActionResult
 from d360_calling.models.permissions import CallPermissions
@@ -69,23 +76,13 @@ def unstructured(model: type) -> Iterator[None]:
             _resource._HOOKS[model] = before
 
 
-@contextlib.contextmanager
-def stdlib_json() -> Iterator[None]:
-    before = jsonutil.dumps, jsonutil.loads
-    jsonutil.dumps, jsonutil.loads = jsonutil.BACKENDS["json"]
-    try:
-        yield
-    finally:
-        jsonutil.dumps, jsonutil.loads = before
-
-
 def variant(name: str, operation: str) -> contextlib.ExitStack:
     """The swaps that make `name` out of the shipped SDK, entered as one context."""
     stack = contextlib.ExitStack()
     if name in (NOT_STRUCTURED, BARE, BARE_STDLIB):
         stack.enter_context(unstructured(MODELS[operation]))
     if name == BARE_STDLIB:
-        stack.enter_context(stdlib_json())
+        stack.enter_context(json_backend("json"))
     return stack
 
 
@@ -105,8 +102,7 @@ async def measure(
         for operation in operations:
             cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
             for index in range(rounds + 1):  # bounded; round 0 warms up and is dropped
-                order = VARIANTS[index % len(VARIANTS) :] + VARIANTS[: index % len(VARIANTS)]
-                for name in order:
+                for name in rotated(VARIANTS, index):
                     client = clients[CLIENT_OF[name]]
                     with variant(name, operation):
                         run = await load.measure(
@@ -134,10 +130,8 @@ async def measure(
 
 def breakdown_table(results: list[dict[str, Any]]) -> str:
     """One row per variant; "step" is what the row above costs more than this one."""
-    lines = [
-        "| operation | variant | CPU µs/req | vs raw | step: the row above minus this row |",
-        "|---|---|---|---|---|",
-    ]
+    header = ("operation", "variant", "CPU µs/req", "vs raw", "step: the row above minus this row")
+    lines = []
     previous: dict[str, Any] | None = None
     for row in results:
         step = ""
@@ -145,12 +139,10 @@ def breakdown_table(results: list[dict[str, Any]]) -> str:
             difference = previous["vs_raw"] - row["vs_raw"]
             if row["variant"] in STEP and STEP[row["variant"]]:
                 step = f"{difference:+.3f}{TIMES} raw: {STEP[row['variant']]}"
-        lines.append(
-            f"| {row['operation']} | {row['variant']} | {row['cpu_us']:.1f} | "
-            f"{row['vs_raw']:.3f}{TIMES} | {step} |"
-        )
+        cpu, vs_raw = f"{row['cpu_us']:.1f}", f"{row['vs_raw']:.3f}{TIMES}"
+        lines.append((row["operation"], row["variant"], cpu, vs_raw, step))
         previous = row
-    return "\n".join(lines)
+    return harness.table(header, lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(
             measure(server.base_url, operations, args.requests, args.rounds, args.concurrency)
         )
-    print(procs.machine(["aiohttp", "cattrs", "attrs", "orjson"]))
+    print(harness.machine(["aiohttp", "cattrs", "attrs", "orjson"]))
     print()
     print(breakdown_table(results))
     if args.json:

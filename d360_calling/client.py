@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Final, Self, Unpack
+from typing import Any, Final, Unpack
 
 import aiohttp
 
 from . import validation
+from ._closing import AsyncClosing
 from .endpoints import Calls, Messages, Permissions, Settings
 from .endpoints._resource import CallOptions, check_options
 from .errors import ValidationError
@@ -37,7 +37,7 @@ DEFAULT_RETRY: Final = RetryPolicy()
 DEFAULT_RATE_LIMIT: Final = RateLimitPolicy()
 
 
-class Client:
+class Client(AsyncClosing):
     """An async client for one 360dialog number (one API key).
 
     Use it as `async with Client(...) as client:` or close it with `await client.aclose()`.
@@ -173,17 +173,6 @@ class Client:
     async def aclose(self) -> None:
         """Close the connections the client opened; calls after this fail."""
         await self._session.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         session = getattr(self, "_session", None)

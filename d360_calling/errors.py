@@ -24,6 +24,13 @@ _CREDENTIAL: Final = re.compile(
 """An ICE credential, DTLS fingerprint or SRTP key named outside an SDP line, with its value."""
 
 
+def error_text(error: BaseException | None) -> str:
+    """What a log record says of `error`: its class and, for the SDK's own errors, its `redact`ed
+    text. Never the object itself, which a handler could format any way."""
+    name = type(error).__name__
+    return f"{name}: {redact(str(error))}" if isinstance(error, D360Error) else name
+
+
 def redact(text: str) -> str:
     """`text` without SDP: each run of SDP lines becomes `[SDP redacted]` and an ICE credential,
     fingerprint or SRTP key named outside one loses its value. For the API's error texts (it

@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from d360_calling import Client, jsonutil, validation
-from d360_calling import session as session_module
 from d360_calling.endpoints.calls import action_body
 from d360_calling.errors import RequestTimeoutError, ValidationError
 from d360_calling.middleware.ratelimit import _Slots
@@ -32,7 +31,8 @@ from d360_calling.models.calls import (
     SdpType,
     SessionDescription,
 )
-from d360_calling.models.converter import _detailed_converter, _fast_eligible, converter
+from d360_calling.models.converter import _detailed_converter, converter
+from d360_calling.models.fast import _fast_eligible
 from d360_calling.models.permissions import (
     ActionLimit,
     CallPermissions,
@@ -48,6 +48,7 @@ from d360_calling.session import (
     new_request,
     new_response,
 )
+from d360_calling.session import transport as session_module
 
 from .conftest import patched_aioresponses
 from .support.backends import Backend

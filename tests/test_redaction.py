@@ -24,7 +24,6 @@ from d360_calling import (
     TransportError,
     errors,
 )
-from d360_calling.middleware import logging as sdk_logging
 from d360_calling.session import Handler
 
 from .support.clients import make_client
@@ -173,8 +172,8 @@ async def test_the_api_errors_text_is_redacted_its_body_kept(server: ScriptedSer
 
 def test_a_log_record_gets_a_class_name_and_redacted_text() -> None:
     leaky = TransportError(f"peer said a=ice-pwd:{ICE_PWD}", operation="calls.accept")
-    assert sdk_logging.error_text(leaky) == "TransportError: calls.accept: peer said [SDP redacted]"
-    assert sdk_logging.error_text(ValueError(ICE_PWD)) == "ValueError"  # foreign: class only
+    assert errors.error_text(leaky) == "TransportError: calls.accept: peer said [SDP redacted]"
+    assert errors.error_text(ValueError(ICE_PWD)) == "ValueError"  # foreign: class only
 
 
 @pytest.mark.parametrize(

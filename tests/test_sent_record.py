@@ -9,7 +9,10 @@ the user twice, so a `connect` the server saw must never be reported as not sent
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import attrs
 import pytest
@@ -160,8 +163,20 @@ async def test_a_request_held_before_send_in_another_task_reports_not_sent(
     assert error.request_sent is False
 
 
+LAYER = "d360_calling.session"
+
+
 def test_no_context_variable_holds_the_sent_flag() -> None:
-    assert not hasattr(session_module, "SENT")
+    """The sent flag rides on the request (`SentRecord`), in no module of the session layer."""
+    layer = Path(session_module.__file__).parent
+    modules = [
+        importlib.import_module(f"d360_calling.session.{p.stem}") for p in layer.glob("*.py")
+    ]
+    assert len(modules) > 3
+    for module in modules:
+        assert not hasattr(module, "SENT"), module.__name__
+        flags = [v for v in vars(module).values() if isinstance(v, contextvars.ContextVar)]
+        assert not flags, (module.__name__, flags)
 
 
 def test_the_record_is_left_out_of_eq_hash_and_repr() -> None:

@@ -21,13 +21,14 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._pcm import SAMPLE_RATE
-from d360_calling.errors import ValidationError
+from d360_calling.errors import ValidationError, error_text
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
 from d360_calling.media.sdp import (
     check_answer,
     check_codecs,
     check_offer,
     refusal,
+    sdp_of,
     sha256_fingerprint_only,
 )
 from d360_calling.media.sink import Sink
@@ -104,19 +105,14 @@ class CallAudio:
 
         Raises `ValidationError` for an offer WhatsApp would not send or we cannot answer.
         """
-        offer_sdp = _sdp_of(offer, SdpType.OFFER, "offer")
+        offer_sdp = sdp_of(offer, SdpType.OFFER, "offer")
         check_offer(offer_sdp)
-        audio = cls(
-            ice_servers=ice_servers,
-            codecs=codecs,
-            loopback=loopback,
-            connect_timeout=connect_timeout,
-            on_failed=on_failed,
+        return await cls._negotiated(
+            offer_sdp, ice_servers, codecs, loopback, connect_timeout, on_failed
         )
-        await audio._describe(offer_sdp)
-        audio._arm_deadline()
-        return audio
 
+    # `offer` repeats `answer`'s keyword options on purpose: both are public signatures that
+    # users read and type-check against; `_negotiated` is their one body.
     @classmethod
     async def offer(
         cls,
@@ -128,6 +124,22 @@ class CallAudio:
         on_failed: FailureCallback | None = None,
     ) -> CallAudio:
         """Make our SDP offer (`.sdp`, for `calls.connect`); then `apply_answer` the user's."""
+        return await cls._negotiated(
+            None, ice_servers, codecs, loopback, connect_timeout, on_failed
+        )
+
+    @classmethod
+    async def _negotiated(
+        cls,
+        remote_offer: str | None,
+        ice_servers: Iterable[RTCIceServer | str],
+        codecs: Iterable[str],
+        loopback: bool,
+        connect_timeout: float,
+        on_failed: FailureCallback | None,
+    ) -> CallAudio:
+        """`answer` and `offer` past their checks: a `CallAudio` with our SDP made, its connect
+        deadline armed once both descriptions are set (at once for an answer)."""
         audio = cls(
             ice_servers=ice_servers,
             codecs=codecs,
@@ -135,7 +147,9 @@ class CallAudio:
             connect_timeout=connect_timeout,
             on_failed=on_failed,
         )
-        await audio._describe(None)
+        await audio._describe(remote_offer)
+        if remote_offer is not None:
+            audio._arm_deadline()
         return audio
 
     async def _describe(self, remote_offer: str | None) -> None:
@@ -169,7 +183,7 @@ class CallAudio:
 
     async def apply_answer(self, answer: SessionDescription | str | None) -> None:
         """Apply the user's SDP answer to our offer (the connect webhook of an outbound call)."""
-        answer_sdp = _sdp_of(answer, SdpType.ANSWER, "answer")
+        answer_sdp = sdp_of(answer, SdpType.ANSWER, "answer")
         check_answer(answer_sdp, self._codecs)
         if self._pc.signalingState != "have-local-offer":
             raise MediaError("apply_answer needs our offer waiting for its answer")
@@ -336,7 +350,7 @@ class CallAudio:
     def _fail(self, error: MediaError) -> None:
         if self._ended.done():
             return
-        logger.warning("call audio failed: %s", error)
+        logger.warning("call audio failed: %s", error_text(error))
         self._settle(error)
         if self._on_failed is not None:
             try:
@@ -358,21 +372,6 @@ class CallAudio:
     def _raise_if_ended(self) -> None:
         if self._ended.done():
             raise self._ended.result() or MediaError("the call's audio is closed")
-
-
-def _sdp_of(description: SessionDescription | str | None, kind: SdpType, name: str) -> str:
-    """The SDP text of a webhook's `session` (or of a plain string), checked for its type."""
-    if isinstance(description, SessionDescription):
-        if description.sdp_type != kind:
-            got = description.sdp_type
-            raise ValidationError(f"{name}_sdp", f"expected an SDP {kind.value}, got {got}")
-        return description.sdp
-    if not isinstance(description, str):
-        kind_name = type(description).__name__
-        raise ValidationError(
-            f"{name}_sdp", f"must be a str or a SessionDescription, got {kind_name}"
-        )
-    return description
 
 
 async def _is_file(path: str | os.PathLike[str]) -> bool:

@@ -11,6 +11,7 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from d360_calling.errors import ValidationError
+from d360_calling.models.calls import SdpType, SessionDescription
 
 CODECS: Final = {"opus": "opus/48000", "PCMU": "PCMU/8000", "PCMA": "PCMA/8000"}
 """The codecs WhatsApp carries, by the name `codecs=` takes, with their rtpmap encoding."""
@@ -31,6 +32,21 @@ def check_codecs(codecs: Iterable[str]) -> tuple[str, ...]:
     if "opus" not in asked:
         raise ValidationError("codecs", "must include 'opus', which WhatsApp always uses")
     return ("opus", *(c for c in asked if c != "opus"))
+
+
+def sdp_of(description: SessionDescription | str | None, kind: SdpType, name: str) -> str:
+    """The SDP text of a webhook's `session` (or of a plain string), checked for its type."""
+    if isinstance(description, SessionDescription):
+        if description.sdp_type != kind:
+            got = description.sdp_type
+            raise ValidationError(f"{name}_sdp", f"expected an SDP {kind.value}, got {got}")
+        return description.sdp
+    if not isinstance(description, str):
+        kind_name = type(description).__name__
+        raise ValidationError(
+            f"{name}_sdp", f"must be a str or a SessionDescription, got {kind_name}"
+        )
+    return description
 
 
 def check_offer(sdp: str) -> None:

@@ -26,17 +26,10 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from ..errors import APIError, D360Error, redact
+from ..errors import APIError, D360Error
 from ..session import Handler, Request, Response
 
 logger = logging.getLogger("d360_calling")
-
-
-def error_text(error: BaseException | None) -> str:
-    """What a record says of `error`: its class and, for the SDK's own errors, its `redact`ed
-    text. Never the object itself, which a handler could format any way."""
-    name = type(error).__name__
-    return f"{name}: {redact(str(error))}" if isinstance(error, D360Error) else name
 
 
 def log_fields(

@@ -175,16 +175,7 @@ class RateLimitMiddleware:
             else:
                 await self._queue(slots, request)
             try:
-                wait = self.state.gate_wait()
-                if wait > 0:
-                    await self._wait(request, wait)
-                if policy.requests_per_second is not None:
-                    await self._take_token(request, policy.requests_per_second, policy.burst)
-                try:
-                    return await call_next(request)
-                except RateLimitError as error:
-                    await self._limited(error, policy)
-                    raise
+                return await self._send(request, call_next, policy)
             finally:
                 slots.release()
 
@@ -222,7 +213,11 @@ class RateLimitMiddleware:
     async def _send(
         self, request: Request, call_next: Handler, policy: RateLimitPolicy
     ) -> Response:
-        await self._wait(request, self.state.gate_wait())
+        """The call through the gate and the token bucket, once it holds its in-flight slot (if
+        its policy has a cap); a rate-limit answer closes the gate."""
+        wait = self.state.gate_wait()
+        if wait > 0:
+            await self._wait(request, wait)
         if policy.requests_per_second is not None:
             await self._take_token(request, policy.requests_per_second, policy.burst)
         try:

@@ -24,6 +24,7 @@ from ..errors import (
     D360Error,
     OutcomeUnknownError,
     ValidationError,
+    error_text,
 )
 from ..retry_after import MAX_RETRY_AFTER
 from ..session import Handler, Request, Response
@@ -35,7 +36,7 @@ from ..transient import (
     may_have_acted,
     never_reached_server,
 )
-from .logging import error_text, log_fields
+from .logging import log_fields
 
 logger = logging.getLogger("d360_calling")
 

@@ -10,9 +10,9 @@ aiortc directly, never on the SDK's media layer.
 from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.faults import Fault, FaultKind, FaultPlan
 from d360_calling.sandbox.limits import Limits
+from d360_calling.sandbox.records import Call, CallState, Direction
 from d360_calling.sandbox.sdp import ANSWER_SDP, OFFER_SDP
 from d360_calling.sandbox.server import Sandbox, run_standalone
-from d360_calling.sandbox.state import Call, CallState, Direction
 from d360_calling.sandbox.stats import Stats
 from d360_calling.sandbox.webhooks import DeliveryFailure, WebhookDelivery, signature_header
 

@@ -15,14 +15,10 @@ from aiohttp import web
 from d360_calling.sandbox.engine import Engine
 from d360_calling.sandbox.errors import ApiError, JsonObject, invalid_parameter, unauthorized
 from d360_calling.sandbox.faults import HTML_503, Fault, FaultKind, FaultPlan
+from d360_calling.sandbox.fields import is_wa_id
 from d360_calling.sandbox.stats import Stats
-from d360_calling.sandbox.validation import (
-    call_operation,
-    is_wa_id,
-    parse_call_action,
-    parse_message,
-    parse_settings,
-)
+from d360_calling.sandbox.validation import call_operation, parse_call_action, parse_message
+from d360_calling.sandbox.validation_settings import parse_settings
 
 if TYPE_CHECKING:
     from d360_calling.sandbox.phone.hub import PhoneHub

@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING
 
 from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.errors import JsonObject
+from d360_calling.sandbox.fields import is_wa_id
+from d360_calling.sandbox.records import Call, PermissionStatus, iso
 from d360_calling.sandbox.sdp import ANSWER_SDP
-from d360_calling.sandbox.state import Call, CallingState, PermissionStatus, iso
-from d360_calling.sandbox.validation import CallAction, OutboundMessage, is_wa_id
+from d360_calling.sandbox.state import CallingState
+from d360_calling.sandbox.validation import CallAction, OutboundMessage
 from d360_calling.sandbox.voices import Voices
-
-if TYPE_CHECKING:
-    from d360_calling.sandbox.peer import UserPeer
-    from d360_calling.sandbox.phone.hub import PhoneHub
 from d360_calling.sandbox.webhooks import (
     BusinessPhone,
     Deliverer,
@@ -26,6 +24,10 @@ from d360_calling.sandbox.webhooks import (
     status_webhook,
     terminate_webhook,
 )
+
+if TYPE_CHECKING:
+    from d360_calling.sandbox.peer import UserPeer
+    from d360_calling.sandbox.phone.hub import PhoneHub
 
 
 class Engine:

@@ -89,28 +89,31 @@ class UserPeer:
     @classmethod
     async def offer(cls, *, tone_hz: float | None = 440.0, loopback: bool = True) -> UserPeer:
         """The user calls: our offer is `.sdp`; `apply_answer` takes the business's answer."""
-        peer = cls(loopback=loopback)
-        peer.play_tone(tone_hz)
-        try:
-            with peer._gathering():
-                await peer._pc.setLocalDescription(await peer._pc.createOffer())
-        except BaseException:
-            await peer.close()
-            raise
-        peer.sdp = peer._local_sdp()
-        return peer
+        return await cls._described(None, tone_hz, loopback)
 
     @classmethod
     async def answer(
         cls, offer_sdp: str, *, tone_hz: float | None = 440.0, loopback: bool = True
     ) -> UserPeer:
         """The user picks up a business call: our answer to `offer_sdp` is `.sdp`."""
+        return await cls._described(offer_sdp, tone_hz, loopback)
+
+    @classmethod
+    async def _described(
+        cls, remote_offer: str | None, tone_hz: float | None, loopback: bool
+    ) -> UserPeer:
+        """A peer saying `tone_hz` with our SDP made: an answer to `remote_offer`, or our own
+        offer; closed on failure."""
+        # Like `CallAudio._describe` on purpose: the sandbox never uses the SDK's media layer.
         peer = cls(loopback=loopback)
         peer.play_tone(tone_hz)
         try:
-            await peer._set_remote(offer_sdp, "offer")
+            if remote_offer is not None:
+                await peer._set_remote(remote_offer, "offer")
             with peer._gathering():
-                await peer._pc.setLocalDescription(await peer._pc.createAnswer())
+                pc = peer._pc
+                made = await (pc.createAnswer() if remote_offer is not None else pc.createOffer())
+                await pc.setLocalDescription(made)
         except BaseException:
             await peer.close()
             raise

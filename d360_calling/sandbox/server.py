@@ -15,12 +15,13 @@ from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.engine import Engine
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.faults import FaultPlan
+from d360_calling.sandbox.fields import is_wa_id
 from d360_calling.sandbox.limits import Limits
 from d360_calling.sandbox.phone.hub import PhoneHub, check_phone_host
+from d360_calling.sandbox.records import Call, PermissionStatus
 from d360_calling.sandbox.sdp import OFFER_SDP
-from d360_calling.sandbox.state import Call, CallingState, PermissionStatus
+from d360_calling.sandbox.state import CallingState
 from d360_calling.sandbox.stats import Stats
-from d360_calling.sandbox.validation import is_wa_id
 from d360_calling.sandbox.webhooks import (
     BusinessPhone,
     Deliverer,

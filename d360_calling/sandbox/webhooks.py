@@ -16,7 +16,7 @@ import aiohttp
 import attrs
 
 from d360_calling.sandbox.errors import JsonObject
-from d360_calling.sandbox.state import Call, Direction, new_id
+from d360_calling.sandbox.records import Call, Direction, new_id
 
 log = logging.getLogger(__name__)
 

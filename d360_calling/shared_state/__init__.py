@@ -8,11 +8,12 @@ while Redis is unreachable.
 
 from .local import LocalState
 from .primitives import InMemoryDedupe, RateLimitGate, RetryBudget, TokenBucket
-from .protocol import BudgetLimits, SharedState, SharedStateUnavailable
+from .protocol import BudgetLimits, DeliveryInProgress, SharedState, SharedStateUnavailable
 from .redis_state import RedisState
 
 __all__ = [
     "BudgetLimits",
+    "DeliveryInProgress",
     "InMemoryDedupe",
     "LocalState",
     "RateLimitGate",

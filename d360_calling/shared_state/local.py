@@ -89,6 +89,9 @@ class LocalState:
             )
         return dedupe.first_time(key)
 
+    async def confirm(self, keys: Sequence[str], ttl: float, *, claim: str) -> None:
+        """Nothing to do: `first_times` recorded the keys for `ttl` already."""
+
     async def forget(self, key: str, *, claim: str = "") -> None:
         for dedupe in self._dedupe.values():
             dedupe.forget(key)

@@ -27,6 +27,11 @@ class SharedStateUnavailable(D360Error):
     """The shared store cannot answer and the operation is set to fail closed."""
 
 
+class DeliveryInProgress(D360Error):
+    """Another delivery of the same webhook events is being recorded right now: answer this one
+    503, and the platform's redelivery finds them handled or free."""
+
+
 class SharedState(Protocol):
     """The state behind rate limiting, retries and webhook dedupe.
 
@@ -68,8 +73,13 @@ class SharedState(Protocol):
         ...
 
     async def first_times(self, keys: Sequence[str], ttl: float, *, claim: str = "") -> list[bool]:
-        """`first_time` for each of a delivery's keys, in order, in one round trip; the keys
-        recorded hold `claim` (the delivery's token), which `forget` must match."""
+        """`first_time` for each of a delivery's keys, in order, in one round trip. With a
+        `claim` (the delivery's token) the keys recorded hold it until `confirm` or `forget`;
+        raises `DeliveryInProgress` while another claim is recording one of them."""
+        ...
+
+    async def confirm(self, keys: Sequence[str], ttl: float, *, claim: str) -> None:
+        """The handlers of these keys (recorded with `claim`) started: keep them for `ttl`."""
         ...
 
     async def announce_call_ended(self, call_id: str) -> None:

@@ -10,14 +10,12 @@ another app it gets no lifespan events, so that app's lifespan must `await recei
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from multidict import CIMultiDict
 
 from .body import UNREAD
-
-if TYPE_CHECKING:
-    from .receiver import Receiver
+from .endpoint import Endpoint
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,9 +28,9 @@ class _Disconnected(Exception):
 
 
 class ReceiverASGI:
-    """The ASGI 3 app of one `Receiver` (get it as `receiver.asgi`)."""
+    """The ASGI 3 app of one `Receiver` (get it as `receiver.asgi`), or of any `Endpoint`."""
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Endpoint) -> None:
         self.receiver = receiver
 
     def __repr__(self) -> str:

@@ -5,44 +5,47 @@ delivery is only verified, parsed and deduped before it is answered; the router'
 a `TaskGroup` owned by the receiver. A failing handler is logged and never reaches the others;
 `aclose()` waits for running handlers up to `shutdown_timeout`, then cancels them.
 
-One framework-neutral core, `Receiver.receive(body, headers) -> Reply`, does the work; the
-`aiohttp.web` handler (`receiver.handler`, `receiver.app`) and the pure ASGI app
-(`receiver.asgi`, for uvicorn, Starlette or FastAPI) only carry bytes to it and its reply back.
+This module is the framework-neutral core, `Receiver.receive(body, headers) -> Reply`, which
+does the work; the `aiohttp.web` handler (`receiver.handler`, `receiver.app`, in
+`receiver_aiohttp`) and the pure ASGI app (`receiver.asgi`, for uvicorn, Starlette or FastAPI, in
+`asgi`) only carry bytes to it and its reply back. Its options' checks are in `receiver_options`,
+what it needs of a tracer in `receiver_telemetry`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterable, Awaitable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterable, Awaitable, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import NamedTuple
 
 from aiohttp import web
 
 from .. import validation
+from .._closing import AsyncClosing
 from ..client import Client
-from ..errors import ValidationError
-from ..shared_state import LocalState, SharedState, SharedStateUnavailable
+from ..errors import error_text
+from ..shared_state import DeliveryInProgress, LocalState, SharedState, SharedStateUnavailable
 from ..shared_state.primitives import DAY
 from .asgi import ReceiverASGI
-from .body import UNREAD, TooLarge, TooSlow, read_capped, request_body
+from .body import TooLarge, TooSlow, read_capped
 from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import CallConnect, CallTerminate, Event, MalformedEvent
 from .parse import parse
+from .receiver_aiohttp import aiohttp_app, aiohttp_reply
+from .receiver_options import SECRET_ENV as SECRET_ENV
+from .receiver_options import _event_age_bound, _signing_secret
+from .receiver_telemetry import DeliveryTrace as DeliveryTrace
+from .receiver_telemetry import WebhookTelemetry
 from .router import Router
 from .verify import verify as verify_signature
 
 logger = logging.getLogger("d360_calling.webhooks")
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
-SECRET_ENV = "D360_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
-"""The environment variable a `Receiver` reads its signing secret from when none is passed."""
 
 
 class Reply(NamedTuple):
@@ -61,31 +64,7 @@ _MALFORMED = Reply(400, "malformed webhook")
 _DEFERRED = Reply(503, "try again later")
 
 
-class DeliveryTrace(Protocol):
-    """What a `WebhookTelemetry` yields for one delivery."""
-
-    def replied(self, status: int) -> None:
-        """Record the status the delivery was answered with."""
-        ...
-
-
-class WebhookTelemetry(Protocol):
-    """Tracing of deliveries and handlers (`d360_calling.middleware.otel.Telemetry` is one)."""
-
-    def webhook_delivery(self) -> AbstractContextManager[DeliveryTrace]:
-        """A span around one delivery; handler tasks started inside it are its children."""
-        ...
-
-    def webhook_events(self, events: Sequence[object]) -> None:
-        """Record the parsed events on the current delivery's span."""
-        ...
-
-    def webhook_handler(self, event: object, handler: Awaitable[None]) -> Awaitable[None]:
-        """Await `handler` inside its own span, linked to the call it is about."""
-        ...
-
-
-class Receiver:
+class Receiver(AsyncClosing):
     """Serves `POST {path}` for webhooks: verify the signature, parse, dedupe, dispatch.
 
     Every delivery must be signed with `secret` (or `$D360_WEBHOOK_SECRET`); a receiver without
@@ -157,10 +136,7 @@ class Receiver:
     def app(self) -> web.Application:
         """An aiohttp application serving only the webhook path; closing it closes the receiver."""
         if self._app is None:
-            app = web.Application(client_max_size=self.max_body_size)
-            app.router.add_post(self.path, self.handler)
-            app.on_cleanup.append(lambda _: self.aclose())
-            self._app = app
+            self._app = aiohttp_app(self, self.handler)
         return self._app
 
     @property
@@ -176,12 +152,7 @@ class Receiver:
 
     async def handler(self, request: web.Request) -> web.Response:
         """The aiohttp.web handler: `receive` over the body the app read, else its stream."""
-        body = await request_body(request, self.max_body_size)
-        reply = await self.receive(body, request.headers)
-        response = web.Response(status=reply.status, text=reply.text)
-        if reply.status in UNREAD:  # a refused or stalled upload is not read on
-            response.force_close()
-        return response
+        return await aiohttp_reply(self, request)
 
     async def receive(
         self, body: bytes | AsyncIterable[bytes], headers: Mapping[str, str]
@@ -220,19 +191,20 @@ class Receiver:
                 verify_signature(raw, headers, self._secret)
             except SignatureError as error:
                 self.stats["bad_signature"] += 1
-                logger.warning("webhook refused: %s", error)
+                logger.warning("webhook refused: %s", error_text(error))
                 return _BAD_SIGNATURE
         try:
             events = parse(raw)
         except WebhookError as error:
             self.stats["malformed"] += 1
-            logger.warning("webhook refused: %s", error)
+            logger.warning("webhook refused: %s", error_text(error))
             return _MALFORMED
         try:
             await self.dispatch(events)
-        except (SharedStateUnavailable, ReceiverClosedError) as error:
-            # Dedupe fails closed, or we are shutting down: the platform delivers again later.
-            logger.warning("webhook deferred: %s", error)
+        except (SharedStateUnavailable, DeliveryInProgress, ReceiverClosedError) as error:
+            # Dedupe fails closed, the same events are being recorded by another delivery, or
+            # we are shutting down: the platform delivers again later.
+            logger.warning("webhook deferred: %s", error_text(error))
             return _DEFERRED
         return _OK
 
@@ -265,33 +237,52 @@ class Receiver:
             raise
 
     async def _commit(self, events: list[Event], group: asyncio.TaskGroup) -> None:
-        """Record the events' keys, then start the handlers of those seen for the first time.
+        """Record the events' keys, start the handlers of those seen for the first time, then
+        confirm the keys handled.
 
-        The keys hold this delivery's claim: if it is deferred, it gives back only keys that
-        still hold it, never those another worker recorded for the same events meanwhile."""
+        The keys hold this delivery's claim, pending until confirmed: another delivery of the
+        same events meanwhile is deferred, not dropped; if this one is deferred, it gives back
+        only keys that still hold its claim, never those another worker recorded since."""
         events = [event for event in events if not self._expired(event)]
         keys = [event.dedupe_key for event in events]
         claim = secrets.token_hex(8)
         fresh = await self.shared_state.first_times(keys, self.dedupe_ttl, claim=claim)
+        handled: list[str] = []
         for index, event in enumerate(events):
             if not fresh[index]:
                 self.stats["duplicates"] += 1
                 continue
             if self._closed:  # shutting down between recording and starting: give them back
+                await self._confirm(handled, claim)
                 for key, new in zip(keys[index:], fresh[index:], strict=True):
                     if new:
                         await self.shared_state.forget(key, claim=claim)
                 raise ReceiverClosedError("the receiver is shutting down")
-            if self._stale(event):
-                self.stats["stale"] += 1
-                continue
-            if isinstance(event, MalformedEvent):
-                self.stats["malformed_items"] += 1
-                logger.warning("webhook item skipped: %s", event.error)
-            for handler in self.router.handlers_for(event, self.client):
-                group.create_task(self._run(handler, event))
-            if isinstance(event, CallTerminate):
-                group.create_task(self._announce_ended(event.call_id))
+            handled.append(keys[index])
+            self._start(event, group)
+        if handled:  # after the answer, beside the handlers: the 200 waits one round trip only
+            group.create_task(self._confirm(handled, claim))
+
+    async def _confirm(self, keys: list[str], claim: str) -> None:
+        """Keep the handled events' keys for the dedupe window; never raises (unconfirmed
+        keys lapse, and a later redelivery is then handled again)."""
+        try:
+            await self.shared_state.confirm(keys, self.dedupe_ttl, claim=claim)
+        except Exception as error:
+            logger.warning("could not confirm %d webhook events: %s", len(keys), error_text(error))
+
+    def _start(self, event: Event, group: asyncio.TaskGroup) -> None:
+        """Start `event`'s handlers (none for a stale connect; a malformed item is logged)."""
+        if self._stale(event):
+            self.stats["stale"] += 1
+            return
+        if isinstance(event, MalformedEvent):
+            self.stats["malformed_items"] += 1
+            logger.warning("webhook item skipped: %s", event.error)
+        for handler in self.router.handlers_for(event, self.client):
+            group.create_task(self._run(handler, event))
+        if isinstance(event, CallTerminate):
+            group.create_task(self._announce_ended(event.call_id))
 
     def _stale(self, event: Event) -> bool:
         """Whether `event` is a connect too old to answer (the user has hung up by then)."""
@@ -382,61 +373,14 @@ class Receiver:
             if pending:
                 logger.error("a webhook handler ignored its cancellation; left running")
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
 
 def _log_orphaned_failure(commit: asyncio.Task[None]) -> None:
     """Log how a delivery that was cancelled (nobody awaits it any more) failed to commit."""
     if commit.cancelled() or (error := commit.exception()) is None:
         return
-    if isinstance(error, SharedStateUnavailable | ReceiverClosedError):
-        logger.warning("webhook delivery cancelled by its sender, then deferred: %s", error)
+    if isinstance(error, SharedStateUnavailable | DeliveryInProgress | ReceiverClosedError):
+        logger.warning(
+            "webhook delivery cancelled by its sender, then deferred: %s", error_text(error)
+        )
     else:
         logger.error("webhook delivery cancelled by its sender, then failed", exc_info=error)
-
-
-def _event_age_bound(max_event_age: float | None, dedupe_ttl: float) -> timedelta:
-    """The age past which an event is dropped: at most the dedupe window, so no signed
-    delivery can be replayed once dedupe forgot it."""
-    window = validation.positive("dedupe_ttl", dedupe_ttl)
-    if max_event_age is None:
-        return timedelta(seconds=window)
-    if validation.positive("max_event_age", max_event_age) > window:
-        raise ValidationError(
-            "max_event_age",
-            f"must not exceed dedupe_ttl ({window:g} s): an older delivery could be replayed",
-        )
-    return timedelta(seconds=max_event_age)
-
-
-def _signing_secret(secret: str | None, verify: bool) -> str | None:
-    """The secret deliveries are verified with: the argument, else `$D360_WEBHOOK_SECRET`;
-    `None` only when verification was turned off explicitly (and loudly)."""
-    if not verify:
-        if secret is not None:
-            raise ValidationError("verify", "verify=False contradicts the secret passed")
-        logger.warning(
-            "webhook signatures are NOT verified (verify=False): anyone who can reach this "
-            "endpoint can forge calls and permission replies"
-        )
-        return None
-    if secret is None:
-        secret = os.environ.get(SECRET_ENV)
-        if secret is None:
-            raise ValidationError(
-                "secret",
-                f"required to verify webhook signatures: pass secret=, set ${SECRET_ENV}, "
-                "or pass verify=False to accept unsigned deliveries",
-            )
-    if not secret:
-        raise ValidationError("secret", "must not be empty")
-    return secret

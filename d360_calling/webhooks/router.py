@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..client import Client
-from ..errors import D360Error
+from ..errors import D360Error, error_text
 from ..models.calls import CallActionResult, SessionDescription
 from .events import (
     CallConnect,
@@ -153,6 +153,7 @@ class Router:
         self._remember = remember_calls
         self._media: dict[str, CallMedia] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._plain: dict[type[Any], list[Any]] = {
             CallStatus: self._status,
             PermissionReply: self._permission_reply,
@@ -206,8 +207,8 @@ class Router:
         """Tie `media` to the call: a terminate webhook closes it, and if it fails first (ICE,
         DTLS, the peer gone) the call is ended through `client` at once, instead of Meta ending
         it after 20 s of silence. `answer_with_audio` does this for you."""
-        if self.has_ended(call_id):
-            logger.info("media attached to %s after its terminate; closed", call_id)
+        if self.has_ended(call_id) or self._closed:
+            logger.info("media attached to %s after its terminate or close; closed", call_id)
             self._spawn(media.close())
             return
         self._media[call_id] = media
@@ -231,7 +232,9 @@ class Router:
             self._spawn(self.close_media(call_id))
 
     async def aclose(self) -> None:
-        """Close every call's media and wait for the watchers; idempotent."""
+        """Close every call's media, and any attached later, and wait for the watchers;
+        idempotent. A router serves one receiver: closing that receiver closes this."""
+        self._closed = True
         for call_id in list(self._media):
             await self.close_media(call_id)
         if self._watchers:
@@ -246,11 +249,15 @@ class Router:
         await media.close()
         if self.has_ended(call_id) or client is None:
             return
-        logger.warning("media of %s failed (%s); terminating the call", call_id, failure)
+        logger.warning(
+            "media of %s failed (%s); terminating the call", call_id, error_text(failure)
+        )
         try:
             await client.calls.terminate(call_id)
         except D360Error as error:
-            logger.warning("could not terminate %s after its media failed: %s", call_id, error)
+            logger.warning(
+                "could not terminate %s after its media failed: %s", call_id, error_text(error)
+            )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

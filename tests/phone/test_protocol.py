@@ -292,6 +292,26 @@ async def test_permission_requests_and_call_buttons_reach_the_page(
     assert "not a message to" in (await page.next("error"))["message"]
 
 
+@pytest.mark.parametrize(
+    "interactive",
+    [
+        {"type": "button", "action": "not an object"},
+        {"type": "button", "body": "not an object"},
+        {"type": "list", "body": ["text"], "action": {"parameters": "p"}},
+    ],
+    ids=["action", "body", "both"],
+)
+async def test_a_message_the_sandbox_takes_reaches_the_page_whatever_its_parts(
+    http: aiohttp.ClientSession, page: Page, interactive: dict[str, Any]
+) -> None:
+    """The sandbox checks only calling messages in full; a page must not turn another one it
+    took (200 without a page) into a 500 by reading parts that are not objects."""
+    body = {"messaging_product": "whatsapp", "to": USER, "type": "interactive"}
+    sent = await post(http, "/messages", {**body, "interactive": interactive})
+    shown = await page.next("message", message_id=sent["messages"][0]["id"])
+    assert (shown["kind"], shown["text"], shown["button"]) == ("other", "", None)
+
+
 async def test_a_page_opened_later_sees_the_recent_log_and_messages(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:

@@ -33,22 +33,20 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from d360_calling.sandbox.errors import JsonObject
+from d360_calling.sandbox.phone.engine_port import PhoneEngine
 from d360_calling.sandbox.phone.relay import (
     has_candidate,
     loopback_only,
     relay_from_page,
 )
-from d360_calling.sandbox.state import Call, CallState, Direction
+from d360_calling.sandbox.records import Call, CallState, Direction
+from d360_calling.sandbox.validation import OutboundMessage
 from d360_calling.sandbox.webhooks import describe_webhook
-
-if TYPE_CHECKING:
-    from d360_calling.sandbox.engine import Engine
-    from d360_calling.sandbox.validation import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +109,20 @@ def _duration(call: Call) -> int | None:
     return int(call.end_time) - int(call.start_time)
 
 
+def _part(value: object) -> JsonObject:
+    """A part of a message body as the page reads it: one that is not an object reads as empty
+    (the sandbox checks only calling messages in full, so any other may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _message_view(message_id: str, message: OutboundMessage, body: object) -> JsonObject:
     """What the page shows of a message: its text and, for a call button, the label."""
     text, button = "", None
     if isinstance(body, dict):
         interactive = body.get("interactive")
         if isinstance(interactive, dict):
-            text = str((interactive.get("body") or {}).get("text", ""))
-            parameters = (interactive.get("action") or {}).get("parameters") or {}
+            text = str(_part(interactive.get("body")).get("text", ""))
+            parameters = _part(_part(interactive.get("action")).get("parameters"))
             if message.kind == "voice_call":
                 button = str(parameters.get("display_text") or "Call now")
         elif isinstance(body.get("template"), dict):
@@ -137,7 +141,7 @@ def _message_view(message_id: str, message: OutboundMessage, body: object) -> Js
 class PhoneHub:
     """One WhatsApp user (`wa_id`) whose phone is the /phone page; any number of tabs."""
 
-    def __init__(self, engine: Engine, *, wa_id: str, host: str) -> None:
+    def __init__(self, engine: PhoneEngine, *, wa_id: str, host: str) -> None:
         self.engine = engine
         self.wa_id = wa_id
         self._allowed_hosts = LOOPBACK_HOSTS | {host}
