@@ -20,7 +20,7 @@ from d360_calling.media import CallAudio
 from d360_calling.sandbox import Sandbox
 from d360_calling.webhooks import IncomingCall, Receiver, Router
 
-from ..test_receiver_adapters import serve_uvicorn
+from ..support.webhooks import serve_uvicorn
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import Limits, Sandbox
-from tests.sandbox.helpers import (
+from tests.support.sandbox import (
     KEY,
     USER,
     Receiver,
@@ -24,7 +24,7 @@ from tests.sandbox.helpers import (
     permission_request_body,
 )
 
-from .samples import BROWSER_ANSWER, BROWSER_OFFER, KEPT_CANDIDATE
+from ..support.phone_samples import BROWSER_ANSWER, BROWSER_OFFER, KEPT_CANDIDATE
 
 BOUND = 5.0
 

@@ -16,7 +16,7 @@ from d360_calling.sandbox.phone.relay import (
 from d360_calling.sandbox.sdp_rules import refusal_reason
 from d360_calling.sandbox.webhooks import describe_webhook
 
-from .samples import BROWSER_ANSWER, BROWSER_OFFER, KEPT_CANDIDATE
+from ..support.phone_samples import BROWSER_ANSWER, BROWSER_OFFER, KEPT_CANDIDATE
 
 
 def candidates(sdp: str) -> list[str]:

@@ -10,8 +10,8 @@ import pytest
 
 from d360_calling.sandbox import Sandbox
 
+from ..support.reliability import SUMMARY_LINES
 from ..support.samples import API_KEY
-from .support import SUMMARY_LINES
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

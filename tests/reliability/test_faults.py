@@ -39,10 +39,7 @@ from d360_calling import (
 from d360_calling.error_codes import CALLING_ERROR_CODES
 from d360_calling.sandbox import OFFER_SDP, Fault, FaultPlan, Sandbox
 
-from ..support.samples import API_KEY, WA_ID
-from ..support.server import Huge, ScriptedServer, reply
-from ..support.sleep import FakeSleep
-from .support import (
+from ..support.reliability import (
     acquired_connections,
     assert_clean,
     chain,
@@ -51,6 +48,9 @@ from .support import (
     self_signed_tls_server,
     texts_of,
 )
+from ..support.samples import API_KEY, WA_ID
+from ..support.server import Huge, ScriptedServer, reply
+from ..support.sleep import FakeSleep
 
 OFFER = SessionDescription.offer(OFFER_SDP)
 FAST = Timeout(total=3.0, attempt=0.25, connect=0.25)
@@ -218,7 +218,7 @@ async def test_a_503_on_connect_is_not_resent(box: Sandbox, sleep: FakeSleep) ->
 
 async def test_long_retry_after_does_not_shut_the_client_for_an_hour(box: Sandbox) -> None:
     """The shared gate closes at most `max_gate_close`, however long (up to the hour read as
-    meant; longer is junk, see tests/test_retry_after_bounds.py) the server asked."""
+    meant; longer is junk, see tests/middleware/test_retry_after_bounds.py) the server asked."""
     policy = RateLimitPolicy()
     box.faults.script("permissions.get", Fault.status(429, retry_after=3600))
     async with make(box.base_url, rate_limit=policy) as client:

@@ -42,8 +42,8 @@ from d360_calling.sandbox import (
     Sandbox,
 )
 
+from ..support.reliability import SUMMARY_LINES, acquired_connections, other_tasks, settle
 from ..support.samples import API_KEY
-from .support import SUMMARY_LINES, acquired_connections, other_tasks, settle
 
 SEED: Final = 7
 CALLS: Final = 1000

@@ -26,8 +26,8 @@ from d360_calling import (
 )
 from d360_calling.sandbox import OFFER_SDP
 
+from ..support.reliability import acquired_connections, other_tasks, settle
 from ..support.samples import API_KEY, WA_ID
-from .support import acquired_connections, other_tasks, settle
 
 OFFER = SessionDescription.offer(OFFER_SDP)
 PERMISSIONS = {"permission": {"status": "temporary"}, "actions": []}

@@ -44,8 +44,8 @@ from d360_calling.retry_after import MAX_HEADER_LENGTH, MAX_RETRY_AFTER, parse_r
 
 from ..conftest import patched_aioresponses
 from ..support import samples
+from ..support.reliability import assert_clean, recorded_logs, texts_of
 from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID, OFFER_SDP, WA_ID
-from .support import assert_clean, recorded_logs, texts_of
 
 BASE_URL: Final = "https://api.test"
 PROPERTY_SETTINGS = settings(

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import Sandbox
-from tests.sandbox.helpers import KEY, Receiver
+from tests.support.sandbox import KEY, Receiver
 
 SECRET = "platform-secret"
 

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import OFFER_SDP, Sandbox
-from tests.sandbox.helpers import (
+from tests.support.sandbox import (
     ANSWER,
     KEY,
     USER,

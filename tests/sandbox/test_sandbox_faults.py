@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import Fault, FaultKind, FaultPlan, Sandbox
-from tests.sandbox.helpers import USER, Receiver, connect_body
+from tests.support.sandbox import USER, Receiver, connect_body
 
 
 async def connect(http: aiohttp.ClientSession) -> tuple[int, bytes, dict[str, str]]:

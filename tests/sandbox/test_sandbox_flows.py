@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import ANSWER_SDP, OFFER_SDP, Limits, Sandbox
-from tests.sandbox.helpers import (
+from tests.support.sandbox import (
     ANSWER,
     KEY,
     USER,

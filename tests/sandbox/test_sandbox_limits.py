@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import Limits, Sandbox
-from tests.sandbox.helpers import KEY, USER, connect_body, permission_request_body
+from tests.support.sandbox import KEY, USER, connect_body, permission_request_body
 
 DAY = 24 * 3600
 

@@ -8,7 +8,7 @@ import pytest
 
 from d360_calling import BadRequestError, Client, SessionDescription
 from d360_calling.sandbox import OFFER_SDP, Sandbox
-from tests.sandbox.helpers import ANSWER, KEY, USER, action_body, connect_body
+from tests.support.sandbox import ANSWER, KEY, USER, action_body, connect_body
 
 FINGERPRINT = next(line for line in OFFER_SDP.splitlines() if line.startswith("a=fingerprint:"))
 SHA1 = "a=fingerprint:sha-1 8E:0E:3B:2F:9C:4A:61:7D:55:10:AB:CD:EF:01:23:45:67:89:AB:CD"

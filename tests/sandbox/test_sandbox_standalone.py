@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from d360_calling.sandbox import Sandbox, run_standalone
-from tests.sandbox.helpers import USER, Receiver
+from tests.support.sandbox import USER, Receiver
 
 
 async def test_run_standalone_serves_until_cancelled(receiver: Receiver) -> None:

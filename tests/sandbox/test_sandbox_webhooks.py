@@ -12,7 +12,7 @@ import pytest
 
 from d360_calling.sandbox import Sandbox, WebhookDelivery
 from tests.sandbox.conftest import SECRET
-from tests.sandbox.helpers import KEY, USER, Receiver, calls_value, connect_body
+from tests.support.sandbox import KEY, USER, Receiver, calls_value, connect_body
 
 
 def hexdigest(body: bytes, secret: str = SECRET) -> str:

@@ -9,26 +9,13 @@ lost. Real Redis, one server and a three-node cluster.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from typing import Any
 
 from d360_calling import RedisState
-from d360_calling.webhooks import IncomingCall, Receiver, Router, parse
+from d360_calling.webhooks import Receiver, parse
 
-from ..test_receiver import connect_body
+from ..support.webhooks import connect_body, counting_router
 from .conftest import Store
-
-
-def counting_router() -> tuple[Router, Counter[str]]:
-    """A router whose connect handler counts the calls it handled."""
-    handled: Counter[str] = Counter()
-    router = Router()
-
-    @router.on_connect
-    async def on_connect(call: IncomingCall) -> None:
-        handled[call.call_id] += 1
-
-    return router, handled
 
 
 async def test_a_delivery_cancelled_mid_dedupe_is_handled_once(store: Store) -> None:

@@ -17,10 +17,9 @@ from redis.asyncio import Redis
 from d360_calling import RedisState
 from d360_calling.webhooks import Receiver, sign
 
-from ..test_receiver import connect_body
+from ..support.webhooks import connect_body, counting_router
 from .conftest import RedisServer
 from .holding_proxy import HoldingProxy
-from .test_cancelled_delivery import counting_router
 
 SECRET = "late-secret"
 CALL = "wacid.late-answer-1"

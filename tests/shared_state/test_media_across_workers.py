@@ -14,7 +14,7 @@ pytest.importorskip("aiortc")
 
 from d360_calling import RedisState
 from d360_calling.webhooks import Receiver, Router, sign
-from tests.test_receiver import terminate_body
+from tests.support.webhooks import terminate_body
 
 from .conftest import Store
 from .media_worker import PREFIX, SECRET

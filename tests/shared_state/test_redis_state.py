@@ -28,7 +28,7 @@ from d360_calling.sandbox import OFFER_SDP, Fault, FaultPlan, Sandbox
 from d360_calling.shared_state.redis_state import default_prefix
 from d360_calling.webhooks import CallStatus, IncomingCall, Receiver, Router, parse
 
-from ..test_receiver import connect_body, envelope, terminate_body
+from ..support.webhooks import connect_body, envelope, terminate_body
 from .conftest import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,6 @@ the `body_timeout` option."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,26 +15,12 @@ from aiohttp.test_utils import TestServer
 from d360_calling.errors import ValidationError
 from d360_calling.webhooks import Receiver, Router, sign
 
-from ..test_receiver import envelope
-from ..test_receiver_adapters import recording_router
+from ..support.webhooks import recording_router, status_body
 
 SECRET = "body-secret"
 CAP = 4096
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def status_body(call_id: str, size: int | None = None) -> bytes:
-    """A status delivery for `call_id`, padded with spaces to `size` bytes when given."""
-    status = {
-        "id": call_id,
-        "timestamp": str(int(time.time())),
-        "type": "call",
-        "status": "RINGING",
-        "recipient_id": "14155550123",
-    }
-    body = envelope("calls", {"messaging_product": "whatsapp", "statuses": [status]})
-    return body if size is None else body + b" " * (size - len(body))
 
 
 # --- a body the user's app read before the handler ---------------------------------------------

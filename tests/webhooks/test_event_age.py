@@ -13,7 +13,7 @@ from d360_calling import ValidationError
 from d360_calling.shared_state import LocalState
 from d360_calling.webhooks import PermissionReply, Receiver, Router, sign
 
-from ..test_receiver import envelope
+from ..support.webhooks import envelope
 
 SECRET = "age-secret"
 HOUR = 3600

@@ -17,7 +17,7 @@ import pytest
 
 from d360_calling.webhooks import CallTerminate, IncomingCall, Receiver, Router, sign
 
-from ..test_receiver import envelope, serve
+from ..support.webhooks import envelope, serve
 
 SECRET = "handler-secret"
 
