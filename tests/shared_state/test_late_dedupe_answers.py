@@ -48,8 +48,23 @@ class Workers:
         return (await receiver.receive(body, sign(body, SECRET))).status
 
     async def settle(self) -> None:
-        """Let background work (handlers, held commands, gives-back) run: a bounded pause."""
+        """Let background work (handlers, confirms, gives-back) run: a bounded pause."""
         await asyncio.sleep(0.3)
+
+    async def scripts_run(self) -> int:
+        """How many scripts Redis has run (its own count, whoever sent them)."""
+        stats = await self.redis_b.info("commandstats")
+        return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+    async def release(self, proxy: HoldingProxy, held_scripts: int) -> None:
+        """Let A's held commands through and wait until Redis has run them (bounded)."""
+        before = await self.scripts_run()
+        proxy.release()
+        for _ in range(100):
+            if await self.scripts_run() >= before + held_scripts:
+                return
+            await asyncio.sleep(0.02)
+        pytest.fail(f"Redis did not run A's {held_scripts} held scripts")
 
     async def aclose(self) -> None:
         for closing in (self.a, self.b, self.state_a, self.state_b, self.redis_a, self.redis_b):
@@ -74,8 +89,7 @@ async def test_a_late_give_back_leaves_the_keys_of_the_worker_that_handled_it(
     assert await workers.deliver(workers.b) == 200  # the redelivery, handled by B
     await workers.settle()
     assert workers.handled[CALL] == 1
-    proxy.release()  # A's script, then its give-back, reach Redis after B recorded the keys
-    await workers.settle()
+    await workers.release(proxy, 2)  # A's script and give-back land after B recorded the keys
     assert await workers.deliver(workers.b) == 200  # a later redelivery is a duplicate
     await workers.settle()
     assert workers.handled[CALL] == 1
@@ -88,8 +102,7 @@ async def test_a_give_back_that_overtakes_its_late_script_still_frees_the_redeli
     proxy.hold(new_connections=False)  # only A's script is late; its give-back goes through
     assert await workers.deliver(workers.a) == 503
     await workers.settle()
-    proxy.release()  # the script lands after the give-back
-    await workers.settle()
+    await workers.release(proxy, 1)  # the script lands after the give-back
     assert await workers.deliver(workers.b) == 200  # the redelivery
     await workers.settle()
     assert workers.handled[CALL] == 1
