@@ -5,12 +5,15 @@
 
 from d360_calling._pcm import dominant_frequency
 from d360_calling.media.audio import DEFAULT_CONNECT_TIMEOUT, CallAudio, FailureCallback
+from d360_calling.media.dtmf import DtmfKey, DtmfStream
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
 from d360_calling.media.sources import PcmSource, audio_file, tone
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "CallAudio",
+    "DtmfKey",
+    "DtmfStream",
     "FailureCallback",
     "MediaConnectionError",
     "MediaError",

@@ -14,7 +14,6 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
@@ -22,7 +21,11 @@ from aiortc.mediastreams import MediaStreamTrack
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._pcm import SAMPLE_RATE
 from d360_calling.errors import ValidationError, error_text
+from d360_calling.media.dtmf import DtmfStream, check_digits
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
+from d360_calling.media.keypad import Keypad, codec_preferences
+from d360_calling.media.options import ice_servers as _ice_servers
+from d360_calling.media.options import is_file as _is_file
 from d360_calling.media.sdp import (
     check_answer,
     check_codecs,
@@ -85,10 +88,8 @@ class CallAudio:
         self._pc.on("connectionstatechange", self._on_state)
         self._pc.on("track", self._on_track)
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        capabilities = RTCRtpSender.getCapabilities("audio").codecs
-        transceiver.setCodecPreferences(
-            [c for name in codecs for c in capabilities if c.mimeType == f"audio/{name}"]
-        )
+        transceiver.setCodecPreferences(codec_preferences(codecs))
+        self._keypad = Keypad(transceiver)
 
     @classmethod
     async def answer(
@@ -232,6 +233,24 @@ class CallAudio:
             await self._track.drained()
             return generation == self._generation
 
+    @property
+    def dtmf(self) -> DtmfStream:
+        """The caller's keypresses: `async for key in audio.dtmf`, or `await audio.dtmf.collect()`
+        (needs telephone-event in the caller's offer, as Meta's has; none arrive otherwise)."""
+        return self._keypad.stream
+
+    async def send_dtmf(self, digits: str, *, tone_ms: int = 500, gap_ms: int = 100) -> None:
+        """Press `digits` (0-9, *, #) as RFC 4733 tones; returns once they have been sent.
+
+        Our audio pauses while a tone plays. `ValidationError` for bad digits or timings;
+        `MediaError` if telephone-event was not negotiated or the audio is not flowing.
+        """
+        check_digits(digits)
+        self._raise_if_ended()
+        if not self.connected:
+            raise MediaError("send_dtmf needs connected audio: await wait_connected() first")
+        await self._keypad.send(digits, tone_ms, gap_ms)
+
     def interrupt(self) -> None:
         """Barge-in: stop what is playing now, within one 20 ms frame."""
         self._generation += 1
@@ -368,29 +387,8 @@ class CallAudio:
             self._ended.set_result(error)
         self.interrupt()
         self._sink.end()
+        self._keypad.end()
 
     def _raise_if_ended(self) -> None:
         if self._ended.done():
             raise self._ended.result() or MediaError("the call's audio is closed")
-
-
-async def _is_file(path: str | os.PathLike[str]) -> bool:
-    return await asyncio.to_thread(os.path.isfile, path)
-
-
-def _ice_servers(servers: Iterable[RTCIceServer | str], loopback: bool) -> list[RTCIceServer]:
-    """The user's STUN/TURN servers, checked; aiortc uses the first STUN and first TURN URL."""
-    listed = [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
-    urls = [u for s in listed for u in ([s.urls] if isinstance(s.urls, str) else s.urls)]
-    for url in urls:
-        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
-            raise ValidationError("ice_servers", f"not a stun:/turn: URL: {url!r}")
-    if loopback and urls:
-        raise ValidationError("ice_servers", "loopback=True takes no STUN or TURN server")
-    for scheme in ("stun", "turn"):
-        same = [u for u in urls if u.startswith(scheme)]
-        if len(same) > 1:
-            logger.warning(
-                "aiortc uses only the first %s URL, %s; ignoring %s", scheme, *same[:1], same[1:]
-            )
-    return listed

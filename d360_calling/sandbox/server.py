@@ -248,6 +248,20 @@ class Sandbox:
         `heard_pcm()`, `play_tone()`, `play_file()`; `KeyError` for a call without media."""
         return self._engine.voices.get(call_id)
 
+    async def press(
+        self, call_id: str, digits: str, *, tone_ms: int = 500, gap_ms: int = 100
+    ) -> None:
+        """The user presses keys (0-9, *, #) on a media call, as 360dialog sends them: RFC 4733
+        tones of `tone_ms` with `gap_ms` between; returns once the last tone was sent.
+
+        ValueError for a call without media (or not connected) and for bad keys or timings.
+        """
+        try:
+            voice = self._engine.voices.get(call_id)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        await voice.press(digits, tone_ms=tone_ms, gap_ms=gap_ms)
+
     async def user_rejects(self, call_id: str) -> None:
         """The user declines a business-initiated call (REJECTED + terminate)."""
         await self._engine.user_rejects(call_id)

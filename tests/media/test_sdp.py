@@ -55,7 +55,7 @@ async def test_our_offer_passes_whatsapps_rules() -> None:
         finally:
             await audio.close()
     assert "a=setup:actpass" in offer
-    assert _m_line_codecs(offer) == ["opus", "PCMA"]
+    assert _m_line_codecs(offer) == ["opus", "PCMA", "telephone-event"]  # keys after audio
     assert refusal_reason(offer, "offer") is None
 
 
@@ -64,7 +64,7 @@ async def test_the_user_peers_sdp_passes_the_sandbox_rules() -> None:
         user = await UserPeer.offer()
         try:
             assert refusal_reason(user.sdp, "offer") is None
-            assert _m_line_codecs(user.sdp) == ["opus"]
+            assert _m_line_codecs(user.sdp) == ["opus", "telephone-event"]
         finally:
             await user.close()
 
