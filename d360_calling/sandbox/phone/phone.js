@@ -7,6 +7,11 @@ const ENDED = new Set(["rejected", "terminated", "timed_out"]);
 const SETTING_UP = new Set(["dialing", "calling", "connecting"]);
 const GATHER_MS = 3000; // send what ICE gathered by then, if gathering has not finished
 const LOG_ROWS = 200;
+const KEYS = "0123456789*#";
+// 360dialog's keypresses: 500 ms tones, 100 ms gaps. Chromium sends a telephone-event/8000 tone
+// shorter than asked beside Opus (it counts 8 kHz ticks in 48 kHz time), still one key each.
+const TONE_MS = 500;
+const GAP_MS = 100;
 
 const $ = (id) => document.getElementById(id);
 const view = {
@@ -14,16 +19,20 @@ const view = {
   call: $("call"), answer: $("answer"), decline: $("decline"), hangup: $("hangup"),
   level: $("level"), heard: $("heard"), remote: $("remote"),
   messages: $("messages"), noMessages: $("no-messages"), log: $("log").tBodies[0],
+  keypad: $("keypad"), pressed: $("pressed"),
+  keys: Array.from(document.querySelectorAll("#keypad button[data-key]")),
 };
+const KEYPAD_HINT = view.pressed.textContent.replace(/\s+/g, " ");
 
 // What a test (or a curious developer in the console) can read.
 const stats = { state: "idle", callId: null, heardHz: null, level: 0, connection: "new",
-  socket: "connecting", errors: [] };
+  socket: "connecting", errors: [], keypad: false, pressed: "" };
 window.phoneStats = stats;
 
 const phone = {
   socket: null,
   pc: null,
+  sender: null, // our audio's RTCRtpSender: its .dtmf presses keys
   stream: null,
   callId: null,
   ringing: null, // the business's call waiting for Answer or Decline: {call_id, sdp}
@@ -113,7 +122,7 @@ function onCall(call) {
   if (call.call_id !== phone.callId) return; // another tab's call
   if (stats.state === "ending" && !ENDED.has(call.state)) return; // our hang-up is on its way
   if (call.sdp && phone.pc && phone.pc.signalingState === "have-local-offer") {
-    phone.pc.setRemoteDescription({ type: "answer", sdp: call.sdp }).catch(fail);
+    phone.pc.setRemoteDescription({ type: "answer", sdp: call.sdp }).then(updateKeypad, fail);
   }
   if (call.state === "ringing") setState("ringing", "Ringing…");
   else if (call.state === "pre_accepted") setState("connecting", "Connecting…");
@@ -140,7 +149,8 @@ async function placeCall(request) {
     if (!phone.placing) return closeMedia(); // cancelled while the microphone opened
     const [track] = phone.stream.getAudioTracks();
     const transceiver = pc.addTransceiver(track, { direction: "sendrecv", streams: [phone.stream] });
-    preferOpus(transceiver);
+    phone.sender = transceiver.sender;
+    preferCodecs(transceiver);
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     if (!phone.placing || phone.pc !== pc) return; // cancelled meanwhile
@@ -163,7 +173,7 @@ async function answerCall() {
   try {
     const pc = await newPeer();
     await pc.setRemoteDescription({ type: "offer", sdp: ringing.sdp });
-    pc.addTrack(phone.stream.getAudioTracks()[0], phone.stream);
+    phone.sender = pc.addTrack(phone.stream.getAudioTracks()[0], phone.stream);
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
     send({ type: "answer", call_id: ringing.call_id, sdp: pc.localDescription.sdp });
@@ -227,8 +237,10 @@ async function newPeer() {
   pc.addEventListener("track", (event) => {
     listen(event.streams[0] || new MediaStream([event.track]));
   });
+  pc.addEventListener("signalingstatechange", updateKeypad);
   pc.addEventListener("connectionstatechange", () => {
     stats.connection = pc.connectionState;
+    updateKeypad();
     if (pc.connectionState === "failed" && phone.pc === pc) {
       fail(new Error("audio could not connect on 127.0.0.1 (ICE or DTLS failed)"));
     }
@@ -236,12 +248,15 @@ async function newPeer() {
   return pc;
 }
 
-function preferOpus(transceiver) {
-  // WhatsApp speaks Opus only; say so in the offer where the browser lets us.
+function preferCodecs(transceiver) {
+  // WhatsApp speaks Opus, with keypresses as telephone-event/8000 (RFC 4733); offer just
+  // those, as Meta does, where the browser lets us.
   if (!transceiver.setCodecPreferences || !RTCRtpReceiver.getCapabilities) return;
-  const codecs = RTCRtpReceiver.getCapabilities("audio").codecs
-    .filter((codec) => codec.mimeType.toLowerCase() === "audio/opus");
-  if (codecs.length) transceiver.setCodecPreferences(codecs);
+  const all = RTCRtpReceiver.getCapabilities("audio").codecs;
+  const opus = all.filter((codec) => codec.mimeType.toLowerCase() === "audio/opus");
+  const keys = all.filter((codec) => codec.mimeType.toLowerCase() === "audio/telephone-event"
+    && codec.clockRate === 8000);
+  if (opus.length) transceiver.setCodecPreferences([...opus, ...keys]);
 }
 
 function gathered(pc) {
@@ -311,6 +326,7 @@ function closeMedia() {
     phone.audio.source = null;
   }
   phone.pc = null;
+  phone.sender = null;
   phone.stream = null;
   view.remote.srcObject = null;
   stats.connection = "closed";
@@ -318,6 +334,36 @@ function closeMedia() {
   stats.level = 0;
   view.level.value = 0;
   view.heard.textContent = "nothing";
+}
+
+// -- the keypad: keys go to the business as RFC 4733 telephone-events ------------------------
+
+function dtmfSender() {
+  const sender = phone.sender;
+  return stats.state === "in-call" && phone.pc && sender && sender.dtmf
+    && sender.dtmf.canInsertDTMF ? sender.dtmf : null;
+}
+
+function updateKeypad() {
+  const ready = dtmfSender() !== null;
+  if (ready === stats.keypad && view.keys[0].disabled === !ready) return;
+  stats.keypad = ready;
+  view.keypad.dataset.ready = String(ready);
+  for (const key of view.keys) key.disabled = !ready;
+}
+
+function press(key) {
+  const dtmf = dtmfSender();
+  if (!dtmf || !KEYS.includes(key)) return;
+  try {
+    // insertDTMF replaces the tones still waiting: keep them, so fast presses all go out.
+    dtmf.insertDTMF(dtmf.toneBuffer + key, TONE_MS, GAP_MS);
+  } catch (error) {
+    showProblem(`The keypress did not go out: ${error.message}`);
+    return;
+  }
+  stats.pressed += key;
+  view.pressed.textContent = `You pressed ${stats.pressed}`;
 }
 
 // -- what the page shows -------------------------------------------------------------------
@@ -332,6 +378,11 @@ function setState(key, text) {
   view.decline.hidden = key !== "incoming";
   view.hangup.hidden = idle || key === "incoming" || key === "ending";
   if (idle) stats.callId = null;
+  if (SETTING_UP.has(key)) {
+    stats.pressed = "";
+    view.pressed.textContent = KEYPAD_HINT;
+  }
+  updateKeypad();
   for (const tap of view.messages.querySelectorAll("[data-action=tap]")) tap.disabled = !idle;
   if (idle && document.activeElement === document.body) view.call.focus();
   if (key === "in-call" && document.activeElement !== view.hangup) view.hangup.focus();
@@ -355,6 +406,7 @@ function clock(seconds) {
 setInterval(() => {
   view.timer.textContent = phone.connectedAt === null
     ? "" : clock((Date.now() - phone.connectedAt) / 1000);
+  updateKeypad(); // canInsertDTMF has no event of its own
 }, 500);
 
 function onMessage(message) {
@@ -436,5 +488,12 @@ view.call.addEventListener("click", () => placeCall({ type: "call" }));
 view.answer.addEventListener("click", answerCall);
 view.decline.addEventListener("click", declineCall);
 view.hangup.addEventListener("click", hangUp);
+for (const key of view.keys) key.addEventListener("click", () => press(key.dataset.key));
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  if (event.key.length !== 1 || !KEYS.includes(event.key) || !dtmfSender()) return;
+  event.preventDefault();
+  press(event.key);
+});
 setState("idle", "Idle");
 connect();
