@@ -11,10 +11,14 @@
    RSS (`VmRSS`) are measured over a window, and each call's frames per second both ways.
 3. The ceiling: more calls per level until the worst call gets under 95 % of real time (50 frames
    a second) either way, a call fails to connect, or the bot's event loop lags.
+4. Keypresses (issue 23): the latency from `sandbox.press` to the key at the bot's `audio.dtmf`
+   (p50/p99/max over single-key presses), and the bot's CPU per call with the RFC 4733 hook and
+   without it, interleaved (`--keys-only` runs this alone, `--no-keys` skips it).
 
 Everything stays on 127.0.0.1 (loopback ICE, no STUN/TURN); every datagram is checked.
 Scenario 1 is `benchmarks.media_latency`; 2 and 3 are `benchmarks.media_levels`, which starts
-the bot and user processes of `benchmarks.media_children`; what they share is in
+the bot and user processes of `benchmarks.media_children`; 4 is `benchmarks.media_keys`
+(its CPU rows reuse the levels' processes); what they share is in
 `benchmarks.media_common`, and the machine line and the tables are the harness's.
 """
 
@@ -31,6 +35,7 @@ from typing import Any, Final
 
 from benchmarks import harness
 from benchmarks.media_common import FRAMES_PER_SECOND, tone_cost
+from benchmarks.media_keys import NO_HOOK, run_hook_cpu, run_key_latency, summary_lines
 from benchmarks.media_latency import latency_table, run_latency
 from benchmarks.media_levels import RAMP, ceiling_line, concurrency_table, run_concurrency
 
@@ -53,6 +58,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--attempts", type=int, default=2, help="runs of a level that falls behind (2, at most 5)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin bot and user to CPUs")
+    parser.add_argument("--keys", type=int, default=40, help="single-key presses timed (40)")
+    parser.add_argument("--key-calls", type=int, default=4, help="calls they are spread over (4)")
+    parser.add_argument(
+        "--hook-calls", type=int, default=10, help="concurrent calls for the hook's CPU (10)"
+    )
+    parser.add_argument(
+        "--hook-rounds", type=int, default=3, help="rounds with and without the hook (3)"
+    )
+    parser.add_argument("--keys-only", action="store_true", help="only the keypress scenarios")
+    parser.add_argument("--no-keys", action="store_true", help="skip the keypress scenarios")
+    parser.add_argument(
+        "--no-keys-hook",
+        action="store_true",
+        help="the concurrency levels' bots run without the keypress hook (to compare ceilings)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args(argv)
@@ -68,38 +88,74 @@ def _ints(text: str) -> list[int]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         calls, levels, ramp, seconds, attempts = 3, [2, 4], [], 1.5, 1
+        keys, key_calls, hook_calls, hook_rounds = 6, 2, 2, 1
     else:
         calls, levels, seconds = args.calls, _ints(args.concurrency), args.seconds
         attempts = args.attempts
         ramp = [] if args.no_ceiling else _ints(args.ramp)
+        keys, key_calls = args.keys, args.key_calls
+        hook_calls, hook_rounds = args.hook_calls, args.hook_rounds
     if calls < 1 or seconds <= 0 or not 1 <= attempts <= 5:
         raise SystemExit("--calls must be >= 1, --seconds > 0, --attempts 1 to 5")
+    if not 1 <= key_calls <= keys or hook_calls < 1 or hook_rounds < 1:
+        raise SystemExit("--keys >= --key-calls >= 1, --hook-calls and --hook-rounds >= 1")
+    if args.keys_only and args.no_keys:
+        raise SystemExit("--keys-only and --no-keys exclude each other")
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": harness.machine(PACKAGES, load=True),
         "quick": args.quick,
         "errors": [],
+        "levels_keys_hook": not args.no_keys_hook,
     }
-    print(f"latency: {calls} sequential calls", file=sys.stderr, flush=True)
-    results["tone_us_per_frame"] = await tone_cost()
-    results["latency"] = await run_latency(calls)
-    print(f"concurrency: levels {levels}, ramp {ramp}, {seconds:g} s each", file=sys.stderr)
-    rows, ceiling = await run_concurrency(levels, ramp, seconds, not args.no_pin, attempts)
-    results["concurrency"] = rows
-    results["ceiling"] = ceiling
-    results["errors"] = results["latency"]["errors"] + [
-        f"{row['calls']} calls: {row['error']}" for row in rows if row["error"]
-    ]
+    errors: list[str] = []
+    if not args.keys_only:
+        print(f"latency: {calls} sequential calls", file=sys.stderr, flush=True)
+        results["tone_us_per_frame"] = await tone_cost()
+        results["latency"] = await run_latency(calls)
+        print(f"concurrency: levels {levels}, ramp {ramp}, {seconds:g} s each", file=sys.stderr)
+        bot_args = NO_HOOK if args.no_keys_hook else ()
+        rows, ceiling = await run_concurrency(
+            levels, ramp, seconds, not args.no_pin, attempts, bot_args
+        )
+        results["concurrency"] = rows
+        results["ceiling"] = ceiling
+        errors += results["latency"]["errors"] + [
+            f"{row['calls']} calls: {row['error']}" for row in rows if row["error"]
+        ]
+    if not args.no_keys:
+        print(f"keypresses: {keys} keys over {key_calls} calls", file=sys.stderr, flush=True)
+        results["keys"] = await run_key_latency(key_calls, keys)
+        print(
+            f"keypress hook CPU: {hook_calls} calls, {hook_rounds} rounds, {seconds:g} s each",
+            file=sys.stderr,
+            flush=True,
+        )
+        results["keys_cpu"] = await run_hook_cpu(hook_calls, seconds, hook_rounds, not args.no_pin)
+        errors += [f"keys: {e}" for e in results["keys"]["errors"]]
+        errors += [f"keys CPU: {e}" for e in results["keys_cpu"]["errors"]]
+    results["errors"] = errors
     results["seconds"] = time.perf_counter() - started
     results["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return results
 
 
 def report(results: dict[str, Any]) -> str:
+    parts = [f"Machine: {results['machine']}."]
+    if "latency" in results:
+        parts += ["", *levels_report(results)]
+    if "keys" in results:
+        parts += ["", *summary_lines(results["keys"], results["keys_cpu"])]
+    parts += ["", f"Load average at the end: {results['load_end']}."]
+    if results["errors"]:
+        parts += ["", "Errors:", *(f"- {e}" for e in results["errors"])]
+    return "\n".join(parts)
+
+
+def levels_report(results: dict[str, Any]) -> list[str]:
     latency = results["latency"]
-    parts = [
-        f"Machine: {results['machine']}.",
-        "",
+    hook = "" if results["levels_keys_hook"] else " The bots ran without the keypress hook."
+    return [
         f"Set-up latency: {latency['completed']}/{latency['calls']} sequential calls through the "
         f"sandbox, the receiver and `answer_with_audio`; the user's side is "
         f"{latency['user_side']}.",
@@ -107,7 +163,8 @@ def report(results: dict[str, Any]) -> str:
         latency_table(latency),
         "",
         "Concurrent calls, Opus both ways, both sides playing a tone; bot and user in their own "
-        "processes (pinned to one CPU each when there are two); CPU and frames over the window:",
+        "processes (pinned to one CPU each when there are two); CPU and frames over the window:"
+        + hook,
         "",
         concurrency_table(results["concurrency"]),
         "",
@@ -115,11 +172,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"Of the bot's CPU, `tone()` (pure Python) takes {results['tone_us_per_frame']:.0f} µs "
         f"per frame: {results['tone_us_per_frame'] * FRAMES_PER_SECOND / 1e4:.2f} % of a core "
-        f"per call. Load average at the end: {results['load_end']}.",
+        "per call.",
     ]
-    if results["errors"]:
-        parts += ["", "Errors:", *(f"- {e}" for e in results["errors"])]
-    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

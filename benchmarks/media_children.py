@@ -3,9 +3,13 @@
     python -m benchmarks.media_children --role bot|user [--cpus 0]
 
 `bot`: a `Receiver` and a `Client`, one `CallAudio` per call from `answer_with_audio`, playing
-660 Hz and reading every frame; it measures its own CPU (every thread) and RSS. `user`: the
-sandbox and its `UserPeer`s, each saying 440 Hz, counting what they hear. Each prints one JSON
-line when ready, then answers each JSON command line on stdin with one JSON line, until `end`.
+660 Hz and reading every frame; it measures its own CPU (every thread) and RSS, and says whether
+aiortc carries the keypress hook. With `--no-keys-hook` it replaces
+`d360_calling._dtmf_rtp.install` by a no-op before any call (the hook is installed when the
+first `CallAudio` is made), so aiortc stays unpatched and its answers carry no telephone-event.
+`user`: the sandbox and its `UserPeer`s, each saying 440 Hz, counting what they hear. Each
+prints one JSON line when ready, then answers each JSON command line on stdin with one JSON
+line, until `end`.
 """
 
 from __future__ import annotations
@@ -90,6 +94,26 @@ class BotCall:
     @property
     def open(self) -> bool:
         return not self.reading.done()
+
+    @property
+    def keys_negotiated(self) -> bool:
+        """Whether the call's answer kept telephone-event (False where that cannot be read)."""
+        keypad = getattr(self.audio, "_keypad", None)
+        return bool(getattr(keypad, "negotiated", False))
+
+
+def keys_hooked() -> bool:
+    """Whether aiortc's receiver carries the keypress hook in this process."""
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    return bool(getattr(RTCRtpReceiver._handle_rtp_packet, "_d360_dtmf", False))
+
+
+def skip_keys_hook() -> None:
+    """`--no-keys-hook`: aiortc is never patched in this process (the benchmark's baseline)."""
+    from d360_calling import _dtmf_rtp
+
+    _dtmf_rtp.install = lambda: False
 
 
 class BotSide:
@@ -184,6 +208,8 @@ async def bot_process() -> None:
                 "threads": threading.active_count(),
                 "frames": {cid: c.frames for cid, c in bot.calls.items() if c.open},
                 "lag": lag.take(),
+                "keys_hook": keys_hooked(),
+                "keys_negotiated": sum(c.keys_negotiated for c in bot.calls.values() if c.open),
             }
 
         async def end(_: Command) -> dict[str, Any]:
@@ -283,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--role", choices=("bot", "user"), required=True)
     parser.add_argument("--cpus", help="pin this process to these CPUs (comma-separated)")
+    parser.add_argument(
+        "--no-keys-hook", action="store_true", help="bot: leave aiortc without the keypress hook"
+    )
     args = parser.parse_args(argv)
+    if args.no_keys_hook:
+        skip_keys_hook()
     if args.cpus:
         harness.pin(int(c) for c in args.cpus.split(","))
     asyncio.run(bot_process() if args.role == "bot" else user_process())

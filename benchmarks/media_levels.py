@@ -40,8 +40,8 @@ class Child:
         self.process = process
 
     @classmethod
-    async def start(cls, role: str, cpus: set[int] | None) -> Child:
-        command = [sys.executable, "-m", "benchmarks.media_children", "--role", role]
+    async def start(cls, role: str, cpus: set[int] | None, extra: Sequence[str] = ()) -> Child:
+        command = [sys.executable, "-m", "benchmarks.media_children", "--role", role, *extra]
         if cpus:
             command += ["--cpus", ",".join(str(c) for c in sorted(cpus))]
         process = await asyncio.create_subprocess_exec(
@@ -118,12 +118,15 @@ def pin_cpus(levels: bool) -> tuple[set[int] | None, set[int] | None]:
     return {first}, rest
 
 
-async def run_level(n: int, seconds: float, pin: bool) -> dict[str, Any]:
-    """One level: fresh bot and user processes, a warm-up call, then `n` calls for `seconds`."""
+async def run_level(
+    n: int, seconds: float, pin: bool, bot_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One level: fresh bot and user processes, a warm-up call, then `n` calls for `seconds`;
+    `bot_args` go to the bot process (`--no-keys-hook`: aiortc without the keypress hook)."""
     row: dict[str, Any] = {"calls": n, "seconds": seconds, "error": None, "ok": False}
     bot_cpus, user_cpus = pin_cpus(pin)
     row["pinned"] = bot_cpus is not None
-    bot = await Child.start("bot", bot_cpus)
+    bot = await Child.start("bot", bot_cpus, bot_args)
     user = await Child.start("user", user_cpus)
     try:
         url = (await bot.read())["url"]
@@ -150,6 +153,8 @@ async def run_level(n: int, seconds: float, pin: bool) -> dict[str, Any]:
         bot1, user1 = await asyncio.gather(bot.ask({"cmd": "mark"}), user.ask({"cmd": "mark"}))
         final = await bot.ask({"cmd": "status"})
         row.update(summarise(n, baseline, bot0, bot1, user0, user1))
+        row["keys_hook"] = bot1.get("keys_hook")
+        row["keys_negotiated"] = bot1.get("keys_negotiated")
         if final["failed"]:
             row["error"] = f"calls failed during the window: {final['failures']}"
         await user.ask({"cmd": "hangup"}, timeout=60.0)
@@ -235,7 +240,9 @@ def _rank(row: dict[str, Any]) -> tuple[bool, bool, float]:
     return row["ok"], row["keeps_up"], worst
 
 
-async def run_attempts(n: int, seconds: float, pin: bool, attempts: int) -> dict[str, Any]:
+async def run_attempts(
+    n: int, seconds: float, pin: bool, attempts: int, bot_args: Sequence[str] = ()
+) -> dict[str, Any]:
     """Run a level up to `attempts` times until it keeps real time; the best attempt's row.
 
     Other work on a shared machine only ever slows a level down, so a level counts as kept
@@ -243,7 +250,7 @@ async def run_attempts(n: int, seconds: float, pin: bool, attempts: int) -> dict
     """
     best: dict[str, Any] | None = None
     for attempt in range(1, attempts + 1):
-        row = await run_level(n, seconds, pin)
+        row = await run_level(n, seconds, pin, bot_args)
         row["attempt"] = attempt
         print_level(row)
         if best is None or _rank(row) > _rank(best):
@@ -256,19 +263,24 @@ async def run_attempts(n: int, seconds: float, pin: bool, attempts: int) -> dict
 
 
 async def run_concurrency(
-    levels: Sequence[int], ramp: Sequence[int], seconds: float, pin: bool, attempts: int
+    levels: Sequence[int],
+    ramp: Sequence[int],
+    seconds: float,
+    pin: bool,
+    attempts: int,
+    bot_args: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The ramp up to the first level whose audio falls behind, then the asked levels not run
     yet; rows in call order, and the ceilings."""
     rows: dict[int, dict[str, Any]] = {}
     behind: int | None = None
     for n in sorted(set(ramp)):
-        rows[n] = await run_attempts(n, seconds, pin, attempts)
+        rows[n] = await run_attempts(n, seconds, pin, attempts, bot_args)
         if not rows[n]["keeps_up"]:
             behind = n
             break
     for n in sorted(set(levels) - set(rows)):
-        rows[n] = await run_attempts(n, seconds, pin, attempts)
+        rows[n] = await run_attempts(n, seconds, pin, attempts, bot_args)
     tried = sorted(n for n in rows if n in set(ramp))
     lagging = next((n for n in tried if not rows[n]["ok"]), None)
 
