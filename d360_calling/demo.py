@@ -1,10 +1,10 @@
 """`python -m d360_calling demo`: a whole call story against the embedded sandbox.
 
 It starts a sandbox and a webhook receiver on free loopback ports and walks through what a
-business does: configure calling, answer an inbound call, hear the caller and greet them (with
-the `[media]` extra), ask a customer for call permission and place an outbound call, and ride
-through a 429 and a 503. Each step is checked; the exit code is 0 only if all of them did what
-they should.
+business does: configure calling, answer an inbound call, hear the caller, greet them and get
+the keys they press (with the `[media]` extra), ask a customer for call permission and place an
+outbound call, and ride through a 429 and a 503. Each step is checked; the exit code is 0 only
+if all of them did what they should.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 from aiohttp import web
@@ -35,6 +35,9 @@ from .webhooks import (
     Router,
 )
 
+if TYPE_CHECKING:
+    from .media import CallAudio
+
 API_KEY = "demo-key"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a demo value, not a secret
 CALLER = "14155550123"
@@ -43,6 +46,7 @@ STEP_TIMEOUT = 5.0
 CALLER_TONE_HZ = 440.0
 GREETING_TONE_HZ = 660.0
 PITCH_TOLERANCE_HZ = 5.0
+DEMO_KEYS = "42#"
 
 
 @attrs.define
@@ -210,7 +214,9 @@ async def _inbound(report: Report, story: Story, sandbox: Sandbox) -> None:
 
 
 async def _inbound_audio(report: Report, story: Story, sandbox: Sandbox) -> None:
-    report.say("\n2b. The call carries audio: the bot hears the caller and greets them")
+    report.say(
+        "\n2b. The call carries audio: the bot hears the caller, greets them and gets their keys"
+    )
     try:
         from .media import dominant_frequency, tone
     except ImportError:
@@ -240,11 +246,33 @@ async def _inbound_audio(report: Report, story: Story, sandbox: Sandbox) -> None
     finally:
         audio.interrupt()
         await greeting
+    await _keypresses(report, sandbox, call_id, audio)
     await sandbox.user_hangs_up(call_id)
     ended: CallTerminate = await _next(story.terminates)
     report.check(
         "user hung up; the call's media closed",
         ended.call_id == call_id and await _timed(audio.wait_ended()) is None,
+    )
+
+
+async def _keypresses(report: Report, sandbox: Sandbox, call_id: str, audio: CallAudio) -> None:
+    """The user presses 4, 2, # (RFC 4733, as 360dialog sends them); the bot collects them."""
+    report.say(f"     the user presses {DEMO_KEYS}")
+    collecting = asyncio.create_task(
+        audio.dtmf.collect(terminator="#", first_timeout=STEP_TIMEOUT, inter_digit_timeout=2.0)
+    )
+    await asyncio.sleep(0)  # collecting from before the first key
+    try:
+        await _timed(sandbox.press(call_id, DEMO_KEYS))
+        digits = await _timed(collecting)
+    except ValueError as error:  # the call did not negotiate telephone-event
+        digits = f"none ({error})"
+    finally:
+        collecting.cancel()
+    report.check(
+        "the bot hears the keys the user pressed",
+        digits == DEMO_KEYS.rstrip("#"),
+        f"keys heard: {digits or 'none'}",
     )
 
 

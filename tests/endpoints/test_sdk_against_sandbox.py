@@ -300,6 +300,7 @@ def test_demo_passes() -> None:
         "[ok]   answered with real audio (ICE + DTLS-SRTP on loopback)",
         "[ok]   the bot hears the caller's 440 Hz tone",
         "[ok]   the caller hears the bot's 660 Hz greeting",
+        "[ok]   the bot hears the keys the user pressed (keys heard: 42)",
         "[ok]   user hung up; the call's media closed",
         "[ok]   permission requested",
         "[ok]   customer accepted (permission reply webhook)",
