@@ -8,77 +8,27 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from selenium.webdriver.common.keys import Keys
 
-from d360_calling import Client, SessionDescription
+from d360_calling import SessionDescription
 from d360_calling.media import CallAudio, dominant_frequency, tone
-from d360_calling.sandbox import Sandbox
 from d360_calling.webhooks import (
-    CallConnect,
-    CallTerminate,
     IncomingCall,
-    PermissionReply,
-    Receiver,
-    Router,
 )
 
-from .conftest import USER_TONE_HZ, Browser
+from .conftest import USER_TONE_HZ, Bot, Browser
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-SECRET = "phone-secret"
 USER = "14155550123"
 BOT_TONE_HZ = 660.0
 BOUND = 20.0
 SCREENSHOT_COPY = "D360_PHONE_SCREENSHOT"
 """Set to a path (docs/phone.png) to keep a copy of the screenshot the call test takes."""
-
-
-class Bot:
-    """A receiver on loopback, a sandbox with the phone page, and a client: the developer's
-    bot as it would run against the sandbox."""
-
-    def __init__(self) -> None:
-        self.router = Router()
-        self.receiver = Receiver(self.router, secret=SECRET)
-        self.audio: asyncio.Queue[CallAudio] = asyncio.Queue()
-        self.connects: asyncio.Queue[CallConnect] = asyncio.Queue()
-        self.ended: asyncio.Queue[CallTerminate] = asyncio.Queue()
-        self.replies: asyncio.Queue[PermissionReply] = asyncio.Queue()
-        self.sandbox: Sandbox
-        self.client: Client
-
-        @self.router.on_terminate
-        async def ended(event: CallTerminate) -> None:
-            await self.ended.put(event)
-
-        @self.router.on_permission_reply
-        async def replied(event: PermissionReply) -> None:
-            await self.replies.put(event)
-
-
-@pytest.fixture
-async def bot() -> AsyncIterator[Bot]:
-    bot = Bot()
-    runner = web.AppRunner(bot.receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{bot.receiver.path}"
-    async with (
-        Sandbox(api_key="k", webhook_url=url, webhook_secret=SECRET, phone=True) as sandbox,
-        Client("k", base_url=sandbox.base_url) as client,
-    ):
-        bot.sandbox, bot.client = sandbox, client
-        bot.receiver.client = client
-        yield bot
-        await bot.router.aclose()
-    await runner.cleanup()
 
 
 async def both_ways(audio: CallAudio, browser: Browser) -> None:

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from d360_calling import Client, SessionDescription
+from d360_calling import SessionDescription
 from d360_calling.media import CallAudio, DtmfKey
-from d360_calling.sandbox import Sandbox
-from d360_calling.webhooks import CallTerminate, IncomingCall, Receiver, Router
+from d360_calling.webhooks import IncomingCall
 
-from .conftest import Browser
+from .conftest import Bot, Browser
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-SECRET = "keypad-secret"
 USER = "14155550123"
 BOUND = 30.0
 KEY_WAIT = 5.0
@@ -35,39 +32,6 @@ KEYPAD = "#keypad button[data-key]"
 TELEPHONE_EVENT = re.compile(
     r"^a=rtpmap:\d+ telephone-event/8000\r?$", re.IGNORECASE | re.MULTILINE
 )
-
-
-class Bot:
-    """A receiver on loopback, a sandbox with the phone page, and a client."""
-
-    def __init__(self) -> None:
-        self.router = Router()
-        self.receiver = Receiver(self.router, secret=SECRET)
-        self.ended: asyncio.Queue[CallTerminate] = asyncio.Queue()
-        self.sandbox: Sandbox
-        self.client: Client
-
-        @self.router.on_terminate
-        async def ended(event: CallTerminate) -> None:
-            await self.ended.put(event)
-
-
-@pytest.fixture
-async def bot() -> AsyncIterator[Bot]:
-    bot = Bot()
-    runner = web.AppRunner(bot.receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{bot.receiver.path}"
-    async with (
-        Sandbox(api_key="k", webhook_url=url, webhook_secret=SECRET, phone=True) as sandbox,
-        Client("k", base_url=sandbox.base_url) as client,
-    ):
-        bot.sandbox, bot.client = sandbox, client
-        bot.receiver.client = client
-        yield bot
-        await bot.router.aclose()
-    await runner.cleanup()
 
 
 async def keypad_enabled(browser: Browser) -> list[bool]:
