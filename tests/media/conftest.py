@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.bots import Bot, running_bot
+
 SETTLE = 2.0
 """Seconds a test's tasks and sockets get to go away after close()."""
 
@@ -70,3 +72,10 @@ async def no_leaks() -> AsyncIterator[None]:
         await asyncio.sleep(0.02)
     assert not extra_tasks, extra_tasks
     assert not extra_sockets, f"{len(extra_sockets)} UDP sockets left open"
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[Bot]:
+    """A receiver, a sandbox and a client on loopback (`tests/support/bots.py`)."""
+    async with running_bot() as running:
+        yield running

@@ -4,59 +4,22 @@ the SDK (receiver, router, client) with `CallAudio`, and the pitch each side hea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 pytest.importorskip("aiortc")
 
-from aiohttp import web
 
-from d360_calling import Client, SessionDescription
+from d360_calling import SessionDescription
 from d360_calling.media import CallAudio, dominant_frequency, tone
-from d360_calling.sandbox import Sandbox
-from d360_calling.webhooks import CallTerminate, IncomingCall, Receiver, Router
+from d360_calling.webhooks import IncomingCall
+
+from ..support.bots import USER, Bot
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-SECRET = "media-secret"
-USER = "14155550123"
 BOUND = 15.0
-
-
-class Bot:
-    """A receiver on loopback with a sandbox and a client, torn down in order."""
-
-    def __init__(self) -> None:
-        self.router = Router()
-        self.receiver = Receiver(self.router, secret=SECRET)
-        self.audio: asyncio.Queue[CallAudio] = asyncio.Queue()
-        self.ended: asyncio.Queue[CallTerminate] = asyncio.Queue()
-        self.sandbox: Sandbox
-        self.client: Client
-
-        @self.router.on_terminate
-        async def ended(event: CallTerminate) -> None:
-            await self.ended.put(event)
-
-
-@pytest.fixture
-async def bot() -> AsyncIterator[Bot]:
-    bot = Bot()
-    runner = web.AppRunner(bot.receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{bot.receiver.path}"
-    async with (
-        Sandbox(api_key="k", webhook_url=url, webhook_secret=SECRET) as sandbox,
-        Client("k", base_url=sandbox.base_url) as client,
-    ):
-        bot.sandbox, bot.client = sandbox, client
-        bot.receiver.client = client
-        yield bot
-        await bot.router.aclose()
-        await runner.cleanup()
 
 
 async def both_ways(audio: CallAudio, bot: Bot, call_id: str, user_hz: float) -> None:

@@ -15,11 +15,7 @@ from d360_calling.media import CallAudio, DtmfKey, MediaError, dominant_frequenc
 from d360_calling.sandbox import OFFER_SDP
 from d360_calling.sandbox.peer import UserPeer
 from d360_calling.webhooks import IncomingCall
-from tests.media import test_calls_end_to_end as end_to_end
-
-Bot = end_to_end.Bot
-bot = end_to_end.bot  # the fixture: a receiver, a sandbox and a client on loopback
-USER = end_to_end.USER
+from tests.support.bots import USER, Bot
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

@@ -16,23 +16,17 @@ import struct
 import wave
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import pytest
-from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from d360_calling import Client
-from d360_calling.sandbox import Sandbox
-from d360_calling.webhooks import CallConnect, CallTerminate, PermissionReply, Receiver, Router
 from tests.media.conftest import loopback_guard, no_leaks
-
-if TYPE_CHECKING:
-    from d360_calling.media import CallAudio
+from tests.support.bots import Bot, running_bot
 
 __all__ = ["loopback_guard", "no_leaks"]
 
@@ -157,46 +151,8 @@ def browser(chromium: WebDriver) -> Iterator[Browser]:
     assert not errors, errors
 
 
-SECRET = "phone-secret"
-"""The webhook secret the phone tests' bot and sandbox share."""
-
-
-class Bot:
-    """A receiver on loopback, a sandbox with the phone page, and a client: the developer's
-    bot as it would run against the sandbox."""
-
-    def __init__(self) -> None:
-        self.router = Router()
-        self.receiver = Receiver(self.router, secret=SECRET)
-        self.audio: asyncio.Queue[CallAudio] = asyncio.Queue()
-        self.connects: asyncio.Queue[CallConnect] = asyncio.Queue()
-        self.ended: asyncio.Queue[CallTerminate] = asyncio.Queue()
-        self.replies: asyncio.Queue[PermissionReply] = asyncio.Queue()
-        self.sandbox: Sandbox
-        self.client: Client
-
-        @self.router.on_terminate
-        async def ended(event: CallTerminate) -> None:
-            await self.ended.put(event)
-
-        @self.router.on_permission_reply
-        async def replied(event: PermissionReply) -> None:
-            await self.replies.put(event)
-
-
 @pytest.fixture
 async def bot() -> AsyncIterator[Bot]:
-    bot = Bot()
-    runner = web.AppRunner(bot.receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{bot.receiver.path}"
-    async with (
-        Sandbox(api_key="k", webhook_url=url, webhook_secret=SECRET, phone=True) as sandbox,
-        Client("k", base_url=sandbox.base_url) as client,
-    ):
-        bot.sandbox, bot.client = sandbox, client
-        bot.receiver.client = client
-        yield bot
-        await bot.router.aclose()
-    await runner.cleanup()
+    """The developer's bot with the sandbox's `/phone` page (`tests/support/bots.py`)."""
+    async with running_bot(phone=True) as running:
+        yield running

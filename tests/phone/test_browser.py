@@ -20,7 +20,8 @@ from d360_calling.webhooks import (
     IncomingCall,
 )
 
-from .conftest import USER_TONE_HZ, Bot, Browser
+from ..support.bots import Bot
+from .conftest import USER_TONE_HZ, Browser
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

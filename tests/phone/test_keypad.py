@@ -18,7 +18,8 @@ from d360_calling import SessionDescription
 from d360_calling.media import CallAudio, DtmfKey
 from d360_calling.webhooks import IncomingCall
 
-from .conftest import Bot, Browser
+from ..support.bots import Bot
+from .conftest import Browser
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
