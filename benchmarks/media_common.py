@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from benchmarks.harness import percentile
+from benchmarks.harness import num, percentile, table
 from d360_calling.media import tone
 from d360_calling.sandbox.peer import UserPeer
 from d360_calling.webhooks import Receiver
@@ -56,6 +56,21 @@ async def tone_cost(frames: int = 500) -> float:
         best = min(best, (time.process_time() - start) / frames * 1e6)
         await source.aclose()
     return best
+
+
+def spread_table(first: str, count: str, rows: Sequence[dict[str, Any]]) -> str:
+    """A README table of `spread_ms` rows: what was measured, how many, p50, p99 and max."""
+    lines = [
+        [
+            row["metric"],
+            str(row["n"]),
+            num(row["p50_ms"], ".1f"),
+            num(row["p99_ms"], ".1f"),
+            num(row["max_ms"], ".1f"),
+        ]
+        for row in rows
+    ]
+    return table([first, count, "p50 ms", "p99 ms", "max ms"], lines)
 
 
 def cpu_seconds() -> float:

@@ -39,6 +39,7 @@ from benchmarks.media_common import (
     DatagramGuard,
     serve,
     spread_ms,
+    spread_table,
     wa_id,
 )
 from benchmarks.media_levels import run_level
@@ -331,18 +332,8 @@ async def run_hook_cpu(calls: int, seconds: float, rounds: int, pin: bool) -> di
 
 
 def key_latency_table(keys: dict[str, Any]) -> str:
-    lines = [
-        [
-            row["metric"],
-            str(row["n"]),
-            num(row["p50_ms"], ".1f"),
-            num(row["p99_ms"], ".1f"),
-            num(row["max_ms"], ".1f"),
-        ]
-        for row in keys["rows"]
-        if row["key"] == "latency_ms" or keys["split_measured"]
-    ]
-    return table(["keypress", "keys", "p50 ms", "p99 ms", "max ms"], lines)
+    rows = [r for r in keys["rows"] if r["key"] == "latency_ms" or keys["split_measured"]]
+    return spread_table("keypress", "keys", rows)
 
 
 def hook_cpu_table(cpu: dict[str, Any]) -> str:

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-from benchmarks.harness import num, table
 from benchmarks.media_common import (
     BOT_HZ,
     SECRET,
@@ -23,6 +22,7 @@ from benchmarks.media_common import (
     hook_heard,
     serve,
     spread_ms,
+    spread_table,
     wa_id,
 )
 from d360_calling import Client
@@ -199,16 +199,4 @@ async def _hang_up_latency_call(
 
 
 def latency_table(latency: dict[str, Any]) -> str:
-    lines = [
-        [
-            row["metric"],
-            str(row["n"]),
-            num(row["p50_ms"], ".1f"),
-            num(row["p99_ms"], ".1f"),
-            num(row["max_ms"], ".1f"),
-        ]
-        for row in latency["rows"]
-    ]
-    return table(
-        ["from the connect webhook's handler to", "calls", "p50 ms", "p99 ms", "max ms"], lines
-    )
+    return spread_table("from the connect webhook's handler to", "calls", latency["rows"])
