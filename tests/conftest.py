@@ -113,3 +113,10 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
                 yield MockBackend(mock, bound, DEFAULT_BASE_URL)
             finally:
                 await bound.aclose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session for posting at servers the test runs on loopback."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -19,6 +19,8 @@ from aiohttp import web
 from d360_calling import webhooks
 from d360_calling.shared_state import LocalState
 
+from ..support.webhooks import post
+
 SECRET = "platform-secret"
 PHONE_NUMBER_ID = "100000000000001"
 
@@ -109,20 +111,6 @@ async def served(spy: Spy) -> AsyncIterator[tuple[webhooks.Receiver, str]]:
         yield receiver, f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def post(
-    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str] | None = None
-) -> int:
-    async with http.post(url, data=body, headers=headers or {}) as response:
-        await response.read()
-        return response.status
 
 
 # --- oversized bodies ----------------------------------------------------------------------

@@ -7,9 +7,10 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 import uvicorn
 from aiohttp import web
 
@@ -145,3 +146,12 @@ def counting_router() -> tuple[Router, Counter[str]]:
         handled[call.call_id] += 1
 
     return router, handled
+
+
+async def post(
+    http: aiohttp.ClientSession, url: str, body: Any, headers: Mapping[str, str] | None = None
+) -> int:
+    """POST `body` to `url` and read the answer whole; its status."""
+    async with http.post(url, data=body, headers=dict(headers or {})) as response:
+        await response.read()
+        return response.status

@@ -23,7 +23,14 @@ from d360_calling.sandbox import Sandbox, WebhookDelivery
 from d360_calling.webhooks import CallStatus, IncomingCall, Receiver, Router, parse, sign
 from examples import inbound_bot
 
-from ..support.webhooks import Served, recording_router, serve_aiohttp, serve_uvicorn, status_body
+from ..support.webhooks import (
+    Served,
+    post,
+    recording_router,
+    serve_aiohttp,
+    serve_uvicorn,
+    status_body,
+)
 
 SECRET = "adapter-secret"
 MiB = 1024 * 1024
@@ -49,20 +56,6 @@ async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
     yield start
     for served in started:
         await served.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def post(
-    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str] | None = None
-) -> int:
-    async with http.post(url, data=body, headers=headers or {}) as response:
-        await response.read()
-        return response.status
 
 
 async def test_200_inbound_calls_rung_at_once_are_each_answered_once(serve: Serve) -> None:

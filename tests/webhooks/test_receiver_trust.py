@@ -29,6 +29,8 @@ from d360_calling.webhooks import (
 )
 from examples import inbound_bot
 
+from ..support.webhooks import post
+
 SECRET = "trust-secret"
 MiB = 1024 * 1024
 
@@ -58,18 +60,6 @@ async def serve(handler: Any, *, client_max_size: int = MiB) -> tuple[web.AppRun
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def post(http: aiohttp.ClientSession, url: str, body: Any, headers: Any = None) -> int:
-    async with http.post(url, data=body, headers=headers or {}) as response:
-        await response.read()
-        return response.status
 
 
 # --- 1. verification is the default ---------------------------------------------------------
