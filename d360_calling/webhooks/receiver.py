@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from aiohttp import web
@@ -108,6 +108,8 @@ class Receiver(AsyncClosing):
         self.max_body_size = max_body_size
         self.body_timeout = validation.positive("body_timeout", body_timeout)
         self.shared_state: SharedState = shared_state if shared_state is not None else LocalState()
+        self._in_process = type(self.shared_state) is LocalState
+        """Recording never suspends and keys need no confirming: commit inline, no tasks."""
         self.dedupe_ttl = dedupe_ttl
         self.shutdown_timeout = shutdown_timeout
         self.max_connect_age = max_connect_age
@@ -164,7 +166,8 @@ class Receiver(AsyncClosing):
         `max_body_size`: 413, never read whole; or once `body_timeout` seconds pass: 408);
         `headers` any mapping, names in any case.
         401 is a bad signature, 400 a body that is not a webhook envelope, 503 a receiver
-        shutting down or dedupe failing closed (the platform delivers again later).
+        shutting down, dedupe failing closed, or the same events being recorded by another
+        delivery right now (the platform delivers again later).
         """
         if self.telemetry is None:
             return await self._receive(body, headers)
@@ -220,7 +223,7 @@ class Receiver(AsyncClosing):
         if self.telemetry is not None:
             self.telemetry.webhook_events(events)
         self.stats["events"] += len(events)
-        if type(self.shared_state) is LocalState:  # records without suspending: no window
+        if self._in_process:  # records without suspending: no window
             await self._commit(events, group)
             return
         # Recording the keys and starting the handlers is one step that the delivery's own
@@ -243,9 +246,10 @@ class Receiver(AsyncClosing):
         The keys hold this delivery's claim, pending until confirmed: another delivery of the
         same events meanwhile is deferred, not dropped; if this one is deferred, it gives back
         only keys that still hold its claim, never those another worker recorded since."""
-        events = [event for event in events if not self._expired(event)]
+        now = datetime.now(UTC)
+        events = [event for event in events if not self._expired(event, now)]
         keys = [event.dedupe_key for event in events]
-        claim = secrets.token_hex(8)
+        claim = "" if self._in_process else secrets.token_hex(8)  # one process: no claims
         fresh = await self.shared_state.first_times(keys, self.dedupe_ttl, claim=claim)
         handled: list[str] = []
         for index, event in enumerate(events):
@@ -260,7 +264,7 @@ class Receiver(AsyncClosing):
                 raise ReceiverClosedError("the receiver is shutting down")
             handled.append(keys[index])
             self._start(event, group)
-        if handled:  # after the answer, beside the handlers: the 200 waits one round trip only
+        if handled and not self._in_process:  # beside the handlers: the 200 waits one trip
             group.create_task(self._confirm(handled, claim))
 
     async def _confirm(self, keys: list[str], claim: str) -> None:
@@ -293,9 +297,9 @@ class Receiver(AsyncClosing):
             return True
         return False
 
-    def _expired(self, event: Event) -> bool:
+    def _expired(self, event: Event, now: datetime) -> bool:
         """Whether `event` is older than `max_event_age` (a replay dedupe may have forgotten)."""
-        if isinstance(event, MalformedEvent) or (age := event.age()) is None:
+        if isinstance(event, MalformedEvent) or (age := event.age(now)) is None:
             return False
         if age <= self._max_event_age:
             return False
