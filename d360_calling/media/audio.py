@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._pcm import SAMPLE_RATE
 from d360_calling.errors import ValidationError, error_text
-from d360_calling.media.dtmf import DtmfStream, check_digits
+from d360_calling.media.dtmf import DtmfStream, check_keys
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
 from d360_calling.media.keypad import Keypad, codec_preferences
 from d360_calling.media.options import ice_servers as _ice_servers
@@ -245,7 +245,7 @@ class CallAudio:
         Our audio pauses while a tone plays. `ValidationError` for bad digits or timings;
         `MediaError` if telephone-event was not negotiated or the audio is not flowing.
         """
-        check_digits(digits)
+        check_keys(digits, tone_ms, gap_ms)
         self._raise_if_ended()
         if not self.connected:
             raise MediaError("send_dtmf needs connected audio: await wait_connected() first")

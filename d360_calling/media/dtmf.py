@@ -10,14 +10,13 @@ from typing import Final
 
 import attrs
 
+from d360_calling._dtmf_keys import SENDABLE, timing_problem
 from d360_calling.errors import ValidationError
 
 logger = logging.getLogger(__name__)
 
 KEYS: Final = "0123456789*#ABCD"
 """The keys a caller can press; WhatsApp sends 0-9, `*` and `#`."""
-SENDABLE: Final = "0123456789*#"
-"""The keys `CallAudio.send_dtmf` and the sandbox press."""
 _BACKLOG: Final = 64
 """Keys a consumer may fall behind before its oldest are dropped."""
 
@@ -134,11 +133,13 @@ class DtmfStream:
         self._subscriptions.clear()
 
 
-def check_digits(digits: str) -> list[int]:
-    """RFC 4733 event codes of `digits` (0-9, *, #); ValidationError before anything is sent."""
+def check_keys(digits: str, tone_ms: int, gap_ms: int) -> None:
+    """`ValidationError` before anything is sent: keys other than 0-9, * and #, or a tone or
+    gap length out of range."""
     if not isinstance(digits, str) or not digits:
         raise ValidationError("digits", "must be a non-empty str of 0-9, * and #")
     bad = sorted({d for d in digits if d not in SENDABLE})
     if bad:
         raise ValidationError("digits", f"only 0-9, * and # can be sent; got {len(bad)} other")
-    return [KEYS.index(d) for d in digits]
+    if problem := timing_problem(tone_ms, gap_ms):
+        raise ValidationError(*problem)

@@ -1,27 +1,15 @@
-"""CallAudio's keypresses: the telephone-event codec preference, the key stream, sending tones."""
+"""CallAudio's keypresses: the key stream it hears, and tones it sends as the SDK's errors."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Final
-
-from aiortc import RTCRtpSender
+from typing import Any
 
 from d360_calling import _dtmf_rtp
-from d360_calling.errors import ValidationError
-from d360_calling.media.dtmf import DtmfStream, check_digits
+from d360_calling._dtmf_keys import ToneSender, codec_preferences
+from d360_calling.media.dtmf import DtmfStream
 from d360_calling.media.errors import MediaError
 
-SEND_SLACK: Final = 5.0
-"""Seconds beyond the tones' own length that `send` waits for them to leave."""
-
-
-def codec_preferences(codecs: tuple[str, ...]) -> list[Any]:
-    """aiortc capabilities for `codecs` in order, then telephone-event/8000 when installed."""
-    _dtmf_rtp.install()
-    capabilities = RTCRtpSender.getCapabilities("audio").codecs
-    wanted = [f"audio/{name}" for name in codecs] + [_dtmf_rtp.TELEPHONE_EVENT]
-    return [c for mime in wanted for c in capabilities if c.mimeType == mime]
+__all__ = ["Keypad", "codec_preferences"]
 
 
 class Keypad:
@@ -29,46 +17,29 @@ class Keypad:
 
     def __init__(self, transceiver: Any) -> None:
         self.stream = DtmfStream()
-        self._transceiver = transceiver
-        self._ssrc: int | None = None
+        self._tones = ToneSender(transceiver)
         _dtmf_rtp.inbound_of(transceiver.receiver).on_key = self.stream._key
 
     @property
     def negotiated(self) -> bool:
         """Whether both sides agreed on telephone-event (known once the SDP exchange is done)."""
-        codecs = self._transceiver._codecs or []
-        return bool(_dtmf_rtp.negotiated_pts(codecs))
+        return self._tones.negotiated
 
     async def send(self, digits: str, tone_ms: int, gap_ms: int) -> None:
-        """Send `digits` as RFC 4733 tones over our Opus packets; return once they have left."""
-        events = check_digits(digits)
-        if not isinstance(tone_ms, int) or not 40 <= tone_ms <= _dtmf_rtp.MAX_TONE_MS:
-            raise ValidationError("tone_ms", f"must be 40-{_dtmf_rtp.MAX_TONE_MS} ms")
-        if not isinstance(gap_ms, int) or not 50 <= gap_ms <= 10_000:
-            raise ValidationError("gap_ms", "must be 50-10000 ms")
-        codecs = self._transceiver._codecs or []
-        te = sorted(_dtmf_rtp.negotiated_pts(codecs))
-        if not te:
-            raise MediaError("the caller's SDP did not negotiate telephone-event: cannot send keys")
-        if self._ssrc is None:
-            self._ssrc = self._transceiver.sender._ssrc
-            _dtmf_rtp.register_sender(self._ssrc, codecs[0].payloadType, te[0])
-        outbound = _dtmf_rtp._OUTBOUND[self._ssrc]
-        done = outbound.queue(events, tone_ms, gap_ms)
-        limit = len(events) * (tone_ms + max(gap_ms, 60) + 60) / 1000 + SEND_SLACK
+        """Send `digits` (checked by `check_keys`) as RFC 4733 tones over our Opus packets;
+        return once they have left."""
         try:
-            async with asyncio.timeout(limit):
-                await asyncio.shield(done)
+            await self._tones.send(digits, tone_ms, gap_ms)
+        except LookupError:
+            raise MediaError(
+                "the caller's SDP did not negotiate telephone-event: cannot send keys"
+            ) from None
         except TimeoutError:
-            raise MediaError(f"keys not sent within {limit:g} s: no audio is flowing") from None
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if done.cancelled() and (task is None or not task.cancelling()):
-                raise MediaError("the call's audio ended before the keys were sent") from None
-            raise
+            raise MediaError("keys not sent in time: no audio is flowing") from None
+        except EOFError as error:
+            raise MediaError(str(error)) from None
 
     def end(self) -> None:
         """The call ended: stop sending, end every key consumer."""
-        if self._ssrc is not None:
-            _dtmf_rtp.unregister_sender(self._ssrc)
+        self._tones.close()
         self.stream._end()

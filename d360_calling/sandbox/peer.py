@@ -18,13 +18,13 @@ from typing import Final, Literal
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler
 
 from d360_calling import _dtmf_rtp
+from d360_calling._dtmf_keys import SENDABLE, ToneSender, codec_preferences, timing_problem
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._pcm import (
     FRAME_BYTES,
@@ -38,7 +38,6 @@ from d360_calling._pcm import (
 
 HEARD_LIMIT: Final = 60 * SAMPLE_RATE * 2
 """Bytes of heard audio kept (the last 60 s)."""
-KEYS: Final = "0123456789*#"
 """The keys a WhatsApp user can press."""
 
 
@@ -88,16 +87,11 @@ class UserPeer:
         self.keys_heard: list[str] = []
         """Keys the business pressed (RFC 4733), in order."""
         self._transceiver = transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
-        _dtmf_rtp.install()
-        capabilities = RTCRtpSender.getCapabilities("audio").codecs
-        wanted = ("audio/opus", _dtmf_rtp.TELEPHONE_EVENT)
-        transceiver.setCodecPreferences(
-            [c for m in wanted for c in capabilities if c.mimeType == m]
-        )
+        transceiver.setCodecPreferences(codec_preferences(("opus",)))
         _dtmf_rtp.inbound_of(transceiver.receiver).on_key = lambda key, _: self.keys_heard.append(
             key
         )
-        self._outbound: _dtmf_rtp.Outbound | None = None
+        self._tones = ToneSender(transceiver)
 
     @classmethod
     async def offer(cls, *, tone_hz: float | None = 440.0, loopback: bool = True) -> UserPeer:
@@ -161,22 +155,20 @@ class UserPeer:
 
         ValueError for bad keys or timings, or a call that did not negotiate telephone-event.
         """
-        if not digits or any(d not in KEYS for d in digits):
+        if not digits or any(d not in SENDABLE for d in digits):
             raise ValueError("keys are 0-9, * and #")
-        if not 40 <= tone_ms <= _dtmf_rtp.MAX_TONE_MS or not 50 <= gap_ms <= 10_000:
-            raise ValueError(f"tone_ms must be 40-{_dtmf_rtp.MAX_TONE_MS}, gap_ms 50-10000")
+        if problem := timing_problem(tone_ms, gap_ms):
+            raise ValueError(" ".join(problem))
         if self._closed or self._pc.connectionState != "connected":
             raise ValueError("the user's audio is not connected")
-        codecs = self._transceiver._codecs or []
-        te = sorted(_dtmf_rtp.negotiated_pts(codecs))
-        if not te:
-            raise ValueError("the call did not negotiate telephone-event: no keys to press")
-        if self._outbound is None:
-            ssrc = self._transceiver.sender._ssrc
-            self._outbound = _dtmf_rtp.register_sender(ssrc, codecs[0].payloadType or 0, te[0])
-        done = self._outbound.queue([KEYS.index(d) for d in digits], tone_ms, gap_ms)
-        async with asyncio.timeout(len(digits) * (tone_ms + max(gap_ms, 60) + 60) / 1000 + 5):
-            await asyncio.shield(done)
+        try:
+            await self._tones.send(digits, tone_ms, gap_ms)
+        except LookupError:
+            raise ValueError(
+                "the call did not negotiate telephone-event: no keys to press"
+            ) from None
+        except EOFError:
+            raise ValueError("the user's audio ended before the keys were pressed") from None
 
     async def play_file(self, path: str | os.PathLike[str]) -> None:
         """Say a file once (decoded by PyAV), then silence."""
@@ -208,8 +200,7 @@ class UserPeer:
         if self._closed:
             return
         self._closed = True
-        if self._outbound is not None:
-            _dtmf_rtp.unregister_sender(self._transceiver.sender._ssrc)
+        self._tones.close()
         self._track.stop()
         await self._pc.close()
         if self._reader is not None:
