@@ -11,10 +11,13 @@ from .calls import (
     ConnectResult,
     FeatureStatus,
     MediaFeature,
+    Recording,
     SdpType,
     SessionDescription,
+    Transcription,
 )
 from .enums import OpenEnum
+from .media import MediaRef
 from .messages import EnsureOutcome, EnsureResult, MessageContact, MessageRef, MessageResult
 from .permissions import (
     ActionLimit,
@@ -66,6 +69,7 @@ __all__ = [
     "FeatureStatus",
     "HolidaySchedule",
     "MediaFeature",
+    "MediaRef",
     "MessageContact",
     "MessageRef",
     "MessageResult",
@@ -76,6 +80,7 @@ __all__ = [
     "PermissionActionName",
     "PermissionStatus",
     "PhoneNumberSettings",
+    "Recording",
     "Restriction",
     "RestrictionType",
     "Restrictions",
@@ -85,6 +90,7 @@ __all__ = [
     "SipServer",
     "SipSettings",
     "SrtpKeyExchangeProtocol",
+    "Transcription",
     "VoicemailAnnouncement",
     "VoicemailAudio",
     "VoicemailSettings",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Final, Self
 
 import attrs
 
@@ -59,6 +59,35 @@ class MediaFeature:
     status: FeatureStatus = attrs.field(converter=FeatureStatus)
     purpose: str | None = None
     announcement_language: str | None = None
+
+
+ANNOUNCEMENT_LANGUAGES: Final = (
+    "en", "en_US", "en_AU", "en_CA", "en_GB", "en_IN", "en_NZ", "nl", "fr", "de",
+    "hi", "it", "kn", "pt", "es", "es_ES", "te", "vi",
+)  # fmt: skip
+"""The consent announcement's languages Meta documents (reference §11.1)."""
+
+MAX_PURPOSE: Final = 250
+"""The longest recording or transcription purpose Meta accepts, in characters."""
+
+
+@attrs.frozen(field_transformer=checked)
+class Recording:
+    """Ask Meta to record the call (`connect` or `accept`): it announces `purpose` to both
+    sides in `announcement_language` first, then posts `call_recording_available`."""
+
+    purpose: str
+    announcement_language: str = "en"
+
+
+@attrs.frozen(field_transformer=checked)
+class Transcription:
+    """Ask Meta to transcribe the call (`connect` or `accept`); with `Recording` too, the
+    recording's purpose and language are the ones announced. Ends in
+    `call_transcription_available`."""
+
+    purpose: str
+    announcement_language: str = "en"
 
 
 @attrs.frozen(field_transformer=checked)
