@@ -1,4 +1,5 @@
-"""`Client`: the entry point; owns one `Session` and exposes the endpoint groups."""
+"""`Client`: the entry point; owns one `Session` and exposes the endpoint groups (`calls`,
+`messages`, `permissions`, `settings`, `media`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import aiohttp
 
 from . import validation
 from ._closing import AsyncClosing
-from .endpoints import Calls, Messages, Permissions, Settings
+from .endpoints import Calls, Media, Messages, Permissions, Settings
 from .endpoints._resource import CallOptions, check_options
 from .errors import ValidationError
 from .middleware import (
@@ -48,8 +49,8 @@ class Client(AsyncClosing):
     objects, or `None` to switch them off; `middlewares` are yours, outermost first, around
     each whole call; `attempt_middlewares` are yours around each attempt, inside the retry
     loop. The chain: middlewares → retry → rate limit → attempt middlewares → logging → send
-    (which adds the API key). `shared_state` holds the rate-limit gate and retry budget:
-    in-process by default, or a `RedisState` shared by many workers.
+    (which adds the API key). `shared_state` holds the rate-limit gate, the retry budget and
+    the media error count: in-process by default, or a `RedisState` shared by many workers.
 
     Every call takes the options of `CallOptions` (`timeout`, `retry`, `rate_limit`,
     `middlewares`, `attempt_middlewares`, `max_body_size`), whatever the client's defaults;
@@ -117,6 +118,7 @@ class Client(AsyncClosing):
         self.messages = Messages(self._session)
         self.permissions = Permissions(self._session, self.messages)
         self.settings = Settings(self._session)
+        self.media = Media(self._session, self.shared_state)
 
     def with_options(self, **options: Unpack[CallOptions]) -> Client:
         """A copy of this client with other defaults for its calls (any of `CallOptions`).

@@ -130,3 +130,21 @@ def _clip(text: str | None) -> str | None:
     if text is None or len(text) <= MAX_MESSAGE_LENGTH:
         return text
     return text[:MAX_MESSAGE_LENGTH] + "…"
+
+
+def reclassified(error: errors.APIError, cls: type[errors.APIError]) -> errors.APIError:
+    """`error` as `cls` (a narrower class an endpoint knows, `MediaNotFoundError` for a media
+    lookup's 404), with the same fields, caused by it."""
+    narrowed = cls(
+        error.message,
+        operation=error.operation,
+        status=error.status,
+        code=error.code,
+        subcode=error.subcode,
+        details=error.details,
+        trace_id=error.trace_id,
+        retry_after=error.retry_after,
+        body=error.body,
+    )
+    narrowed.__cause__ = error
+    return narrowed

@@ -251,3 +251,56 @@ class MediaTransmitTimeoutError(CallingError):
 
 class NoMediaSignalsError(CallingError):
     """138023: the call was accepted but no media flowed (terminate webhooks)."""
+
+
+class MediaIntegrityError(D360Error):
+    """A downloaded recording or transcript does not match the SHA-256 the webhook or the
+    media lookup announced (or no usable checksum came with it); nothing was kept, no file and
+    no temporary file. `expected` and `actual` are the base64 digests (`expected` is `None`
+    when there was none to check against)."""
+
+    def __init__(
+        self, message: str, *, operation: str | None = None, expected: str | None, actual: str
+    ) -> None:
+        super().__init__(message, operation=operation)
+        self.expected = expected
+        self.actual = actual
+
+
+class MediaNotFoundError(NotFoundError):
+    """The media id is unknown or expired (media is kept 7 days; Meta code 100, subcode 33).
+    Final: the SDK never asks again, and asking counts towards the media error throttle."""
+
+
+class MediaThrottledError(RateLimitError):
+    """360dialog's media error throttle: 20 error answers to `GET /{media-id}` within 60
+    minutes block that endpoint for 30 minutes. `retry_after` says when lookups may go again;
+    `request_sent` is `False` when the SDK held the lookup back itself (it counts the errors,
+    per client or, with `RedisState`, per account), and then `status` is 429 as well."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        retry_after: float,
+        request_sent: bool,
+        status: int = 429,
+        code: int | None = None,
+        subcode: int | None = None,
+        details: str | None = None,
+        trace_id: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            operation=operation,
+            status=status,
+            code=code,
+            subcode=subcode,
+            details=details,
+            trace_id=trace_id,
+            retry_after=retry_after,
+            body=body,
+        )
+        self.request_sent = request_sent

@@ -7,12 +7,21 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Final
+from typing import Final, TypeVar
 
 from yarl import URL
 
 from .errors import ValidationError
-from .models.calls import MediaFeature, SdpType, SessionDescription
+from .models.calls import (
+    FeatureStatus,
+    MediaFeature,
+    Recording,
+    SdpType,
+    SessionDescription,
+    Transcription,
+    check_language,
+    check_purpose,
+)
 from .models.enums import OpenEnum
 from .models.settings import CallHours, CallingSettings, HolidaySchedule, OperatingHours
 
@@ -26,13 +35,80 @@ _HHMM = re.compile(r"([01][0-9]|2[0-3])[0-5][0-9]")
 
 
 def wa_id(value: object, field: str = "wa_id") -> str:
-    """A WhatsApp ID: 1-20 ASCII digits (`isdigit` alone would take other scripts' digits;
-    with `isascii` it is `[0-9]+`, a fifth of the regex's cost on every call)."""
-    if not isinstance(value, str) or not (
-        value.isascii() and value.isdigit() and len(value) <= MAX_WA_ID_LENGTH
+    """A WhatsApp ID: the number with its country code, as 1-20 ASCII digits.
+
+    A number as people type it is taken too and sent as its digits: a leading `+` and spaces,
+    dashes, dots and parentheses between the digits (`+1 (415) 555-0123` → `14155550123`;
+    no-break spaces and Unicode hyphens, as pasted from documents, count as spaces and dashes).
+    Refused, with the expected form in the error: letters or any other character, control
+    characters (a newline), a `+` anywhere but the start, no digit, more than 20 digits, and a
+    typed number whose digits start with 0 (`+0…`, `00 44 …`, `020 …`: no country code starts
+    with 0, so that is a dialling or trunk prefix, and guessing which would call the wrong
+    person). A plain digit string is checked cheaply first and returned unchanged, leading
+    zeros included, as the library always has (the API decides).
+    """
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) <= MAX_WA_ID_LENGTH
     ):
-        raise ValidationError(field, f"must be 1-{MAX_WA_ID_LENGTH} ASCII digits, got {value!r}")
-    return value
+        return value  # the hot path: `isdigit` alone would take other scripts' digits
+    return _typed_wa_id(value, field)
+
+
+WA_ID_FORM: Final = "must be digits only, with the country code, e.g. 14155550123"
+_WA_ID_SPACES: Final = " \u00a0\u202f"
+_WA_ID_SEPARATORS: Final = frozenset(_WA_ID_SPACES + ".-\u2010\u2011\u2012\u2013")
+_DIGITS: Final = frozenset("0123456789")
+
+
+def _typed_wa_id(value: object, field: str) -> str:
+    """`wa_id` past its cheap check: a typed number's digits, or the error saying why not."""
+    if not isinstance(value, str):
+        shown = f"{type(value).__name__} {_shown(value)}"
+        raise ValidationError(field, f"{WA_ID_FORM}, as a str; got {shown}")
+    text = value.strip(_WA_ID_SPACES)
+    plus = text.startswith("+")
+    problem = _typed_problem(text[1:].lstrip(_WA_ID_SPACES) if plus else text)
+    digits = "".join(c for c in text if c in _DIGITS)
+    if problem is None and len(digits) > MAX_WA_ID_LENGTH:
+        problem = f"{len(digits)} digits, at most {MAX_WA_ID_LENGTH}"
+    if problem is None and digits.startswith("0"):
+        problem = "no country code starts with 0: leave out a dialling prefix (00) or trunk 0"
+    if problem is not None:
+        raise ValidationError(field, f"{WA_ID_FORM}; got {_shown(value)} ({problem})")
+    return digits
+
+
+def _typed_problem(text: str) -> str | None:
+    """What is wrong with a typed number after its `+`, or None: digits with separators
+    between them, and parentheses around digits, unnested."""
+    opened = False
+    for c in text:
+        if c in _DIGITS or c in _WA_ID_SEPARATORS:
+            continue
+        if c == "(" and not opened:
+            opened = True
+        elif c == ")" and opened:
+            opened = False
+        elif c == "+":
+            return "a + only at the start"
+        else:
+            return "parentheses do not match" if c in "()" else f"{c!r} is not part of a number"
+    if opened:
+        return "parentheses do not match"
+    if not any(c in _DIGITS for c in text):
+        return "no digits"
+    if text[0] not in _DIGITS and text[0] != "(" or text[-1] not in _DIGITS:
+        return "separators go between digits"
+    return None
+
+
+def _shown(value: object) -> str:
+    """`value`'s repr for an error, cut short (what a caller passed may be anything)."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:37]}..."
 
 
 def call_id(value: object) -> str:
@@ -66,13 +142,41 @@ def session(value: object, expected: SdpType) -> SessionDescription:
     return value
 
 
-def media_feature(field: str, value: object) -> MediaFeature | None:
-    """`recording` or `transcription`: a `MediaFeature` (or `None`) with a documented status."""
+def recording(value: object) -> Recording | MediaFeature | None:
+    """`recording=`: a `Recording`, the wire form `MediaFeature`, or `None`."""
+    return _media_option("recording", Recording, value)
+
+
+def transcription(value: object) -> Transcription | MediaFeature | None:
+    """`transcription=`: a `Transcription`, the wire form `MediaFeature`, or `None`."""
+    return _media_option("transcription", Transcription, value)
+
+
+_Option = TypeVar("_Option", Recording, Transcription)
+
+
+def _media_option(field: str, kind: type[_Option], value: object) -> _Option | MediaFeature | None:
+    """Checked again though models check when made: Meta refuses a bad purpose or language
+    only after the call is set up, so it must never be sent. An ENABLED `MediaFeature` needs
+    the same purpose and language (reference §1.1)."""
     if value is None:
         return None
+    if isinstance(value, kind):
+        check_purpose(f"{field}.purpose", value.purpose)
+        check_language(f"{field}.announcement_language", value.announcement_language)
+        return value
     if not isinstance(value, MediaFeature):
-        raise ValidationError(field, f"must be MediaFeature or None, got {type(value).__name__}")
+        hint = ""
+        if isinstance(value, Recording | Transcription):
+            hint = f"; pass it as {type(value).__name__.lower()}="
+        raise ValidationError(
+            field,
+            f"must be {kind.__name__}, MediaFeature or None, got {type(value).__name__}{hint}",
+        )
     known(f"{field}.status", value.status)
+    if value.status is FeatureStatus.ENABLED:
+        check_purpose(f"{field}.purpose", value.purpose)
+        check_language(f"{field}.announcement_language", value.announcement_language)
     return value
 
 

@@ -60,6 +60,12 @@ CLIENT_ONLY: Final = frozenset(
 """Client options that name the account, the connection pool or the shared state: a call (or a
 `with_options` copy) shares them, so they are set only when a `Client` is made."""
 
+CONNECT_AND_ACCEPT_ONLY: Final = frozenset(
+    {"recording", "transcription", "biz_opaque_callback_data"}
+)
+"""Arguments of `calls.connect` and `calls.accept` alone: given to another operation they land
+among its options, and are refused saying where they belong."""
+
 
 def check_options(options: Mapping[str, Any]) -> None:
     """Refuse an unknown option or a value of the wrong kind (`ValidationError` naming it)."""
@@ -70,6 +76,8 @@ def check_options(options: Mapping[str, Any]) -> None:
             raise ValidationError(
                 name, "is set when the Client is made (a copy shares it); make another Client"
             )
+        if name in CONNECT_AND_ACCEPT_ONLY:
+            raise ValidationError(name, "only calls.connect and calls.accept take it")
         known = ", ".join(sorted(CallOptions.__optional_keys__))
         raise ValidationError(name, f"is not an option of a call ({known})")
     if "timeout" in options:

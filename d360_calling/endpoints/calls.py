@@ -10,8 +10,10 @@ from ..models.calls import (
     CallActionResult,
     ConnectResult,
     MediaFeature,
+    Recording,
     SdpType,
     SessionDescription,
+    Transcription,
 )
 from ..models.converter import converter
 from ..session import Request
@@ -31,19 +33,20 @@ class Calls(Resource):
         session: SessionDescription,
         *,
         biz_opaque_callback_data: str | None = None,
-        recording: MediaFeature | None = None,
-        transcription: MediaFeature | None = None,
+        recording: Recording | MediaFeature | None = None,
+        transcription: Transcription | MediaFeature | None = None,
         **options: Unpack[CallOptions],
     ) -> ConnectResult:
         """Place a business-initiated call with an SDP offer; never resent once it may have
-        reached the API (a second one would ring the user twice)."""
+        reached the API (a second one would ring the user twice). `recording=Recording(...)`
+        and `transcription=Transcription(...)` ask Meta to record or transcribe it."""
         body = action_body(
             CallAction.CONNECT,
             to=validation.wa_id(to, "to"),
             session=validation.session(session, SdpType.OFFER),
             biz_opaque_callback_data=validation.callback_data(biz_opaque_callback_data),
-            recording=validation.media_feature("recording", recording),
-            transcription=validation.media_feature("transcription", transcription),
+            recording=validation.recording(recording),
+            transcription=validation.transcription(transcription),
         )
         return await self._call(
             self._action("calls.connect", body, options, idempotent=False), ConnectResult
@@ -67,18 +70,19 @@ class Calls(Resource):
         session: SessionDescription,
         *,
         biz_opaque_callback_data: str | None = None,
-        recording: MediaFeature | None = None,
-        transcription: MediaFeature | None = None,
+        recording: Recording | MediaFeature | None = None,
+        transcription: Transcription | MediaFeature | None = None,
         **options: Unpack[CallOptions],
     ) -> CallActionResult:
-        """Accept an inbound call with the same SDP answer given to `pre_accept`."""
+        """Accept an inbound call with the same SDP answer given to `pre_accept`; `recording=`
+        and `transcription=` as for `connect` (only these two actions take them)."""
         body = action_body(
             CallAction.ACCEPT,
             call_id=validation.call_id(call_id),
             session=validation.session(session, SdpType.ANSWER),
             biz_opaque_callback_data=validation.callback_data(biz_opaque_callback_data),
-            recording=validation.media_feature("recording", recording),
-            transcription=validation.media_feature("transcription", transcription),
+            recording=validation.recording(recording),
+            transcription=validation.transcription(transcription),
         )
         request = self._action("calls.accept", body, options)
         return self._answer(request, await self._session.dispatch(request), CallActionResult)
@@ -113,13 +117,14 @@ def action_body(
     to: str | None = None,
     session: SessionDescription | None = None,
     biz_opaque_callback_data: str | None = None,
-    recording: MediaFeature | None = None,
-    transcription: MediaFeature | None = None,
+    recording: Recording | MediaFeature | None = None,
+    transcription: Transcription | MediaFeature | None = None,
 ) -> dict[str, Any]:
     """The JSON of a `CallActionBody` with these (validated) values, key order included, as
-    `converter.unstructure(CallActionBody(...))` writes it (a test holds the two equal). Written
-    directly because it runs on every call action: building the model re-checks every field
-    and unstructuring walks it again, about 2 µs per call."""
+    `converter.unstructure(CallActionBody(...))` writes it, a `Recording` or `Transcription`
+    taken as its `as_media_feature` (a test holds the two equal). Written directly because it
+    runs on every call action: building the model re-checks every field and unstructuring
+    walks it again, about 2 µs per call."""
     body: dict[str, Any] = {"messaging_product": "whatsapp", "action": action._value_}
     if call_id is not None:
         body["call_id"] = call_id
@@ -130,7 +135,18 @@ def action_body(
     if biz_opaque_callback_data is not None:
         body["biz_opaque_callback_data"] = biz_opaque_callback_data
     if recording is not None:
-        body["recording"] = converter.unstructure(recording)
+        body["recording"] = _feature(recording)
     if transcription is not None:
-        body["transcription"] = converter.unstructure(transcription)
+        body["transcription"] = _feature(transcription)
     return body
+
+
+def _feature(option: Recording | Transcription | MediaFeature) -> dict[str, Any]:
+    """A recording or transcription request as sent: a `Recording` or `Transcription` is on."""
+    if isinstance(option, MediaFeature):
+        return converter.unstructure(option)  # type: ignore[no-any-return]
+    return {
+        "status": "ENABLED",
+        "purpose": option.purpose,
+        "announcement_language": option.announcement_language,
+    }

@@ -17,7 +17,17 @@ from .calls import (
     Transcription,
 )
 from .enums import OpenEnum
-from .media import MediaRef
+from .media import (
+    MediaDownload,
+    MediaInfo,
+    MediaRef,
+    Speaker,
+    Transcript,
+    TranscriptAudio,
+    TranscriptMetadata,
+    TranscriptSegment,
+    TranscriptWord,
+)
 from .messages import EnsureOutcome, EnsureResult, MessageContact, MessageRef, MessageResult
 from .permissions import (
     ActionLimit,
@@ -68,7 +78,9 @@ __all__ = [
     "EnsureResult",
     "FeatureStatus",
     "HolidaySchedule",
+    "MediaDownload",
     "MediaFeature",
+    "MediaInfo",
     "MediaRef",
     "MessageContact",
     "MessageRef",
@@ -89,7 +101,13 @@ __all__ = [
     "SettingsUpdateResult",
     "SipServer",
     "SipSettings",
+    "Speaker",
     "SrtpKeyExchangeProtocol",
+    "Transcript",
+    "TranscriptAudio",
+    "TranscriptMetadata",
+    "TranscriptSegment",
+    "TranscriptWord",
     "Transcription",
     "VoicemailAnnouncement",
     "VoicemailAudio",

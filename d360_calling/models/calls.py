@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import attrs
 
+from ..errors import ValidationError
 from .checks import checked
 from .enums import OpenEnum
 
@@ -71,23 +72,60 @@ MAX_PURPOSE: Final = 250
 """The longest recording or transcription purpose Meta accepts, in characters."""
 
 
+def check_purpose(field: str, value: object) -> str:
+    """A purpose Meta announces to both sides: 1-250 characters, not only spaces, no NUL."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "is required: the reason announced to both sides")
+    if len(value) > MAX_PURPOSE:
+        raise ValidationError(field, f"at most {MAX_PURPOSE} characters, got {len(value)}")
+    if "\x00" in value:
+        raise ValidationError(field, "must not contain NUL")
+    return value
+
+
+def check_language(field: str, value: object) -> str:
+    """An announcement language Meta documents (`ANNOUNCEMENT_LANGUAGES`, spelled exactly)."""
+    if not isinstance(value, str) or value not in ANNOUNCEMENT_LANGUAGES:
+        known = ", ".join(ANNOUNCEMENT_LANGUAGES)
+        raise ValidationError(field, f"must be one of {known}, got {value!r}")
+    return value
+
+
+def _valid_purpose(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    check_purpose(f"{type(instance).__name__.lower()}.{attribute.name}", value)
+
+
+def _valid_language(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    check_language(f"{type(instance).__name__.lower()}.{attribute.name}", value)
+
+
 @attrs.frozen(field_transformer=checked)
 class Recording:
     """Ask Meta to record the call (`connect` or `accept`): it announces `purpose` to both
-    sides in `announcement_language` first, then posts `call_recording_available`."""
+    sides in `announcement_language` first, then posts `call_recording_available`.
 
-    purpose: str
-    announcement_language: str = "en"
+    Checked when made (`Recording("")` raises `ValidationError` naming `recording.purpose`)
+    and again before it is sent."""
+
+    purpose: str = attrs.field(validator=_valid_purpose)
+    announcement_language: str = attrs.field(default="en", validator=_valid_language)
 
 
 @attrs.frozen(field_transformer=checked)
 class Transcription:
     """Ask Meta to transcribe the call (`connect` or `accept`); with `Recording` too, the
     recording's purpose and language are the ones announced. Ends in
-    `call_transcription_available`."""
+    `call_transcription_available`. Checked like `Recording`."""
 
-    purpose: str
-    announcement_language: str = "en"
+    purpose: str = attrs.field(validator=_valid_purpose)
+    announcement_language: str = attrs.field(default="en", validator=_valid_language)
+
+
+def as_media_feature(option: MediaFeature | Recording | Transcription) -> MediaFeature:
+    """`option` in the wire form: a `Recording` or `Transcription` is an ENABLED feature."""
+    if isinstance(option, MediaFeature):
+        return option
+    return MediaFeature(FeatureStatus.ENABLED, option.purpose, option.announcement_language)
 
 
 @attrs.frozen(field_transformer=checked)

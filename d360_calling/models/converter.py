@@ -37,8 +37,10 @@ from .hooks import (
     _structure_bool,
     _structure_date,
     _structure_datetime,
+    _structure_float,
     _structure_open_enum,
 )
+from .media import Transcript
 from .permissions import Permission
 from .settings import Restrictions, SipServer
 
@@ -98,6 +100,23 @@ class _Hooks(FastHooks):
             return self.fast_attrs(cls, aliases)
         return self._aliased(make_dict_structure_fn(cls, self.converter), aliases)
 
+    def transcript(self) -> Callable[[Any, type], Transcript]:
+        """`Transcript` from Meta's document (`{"metadata": ..., "transcript": {...}}`, the
+        inner object's fields beside the metadata) or from the model's own flat shape."""
+        flat = make_dict_structure_fn(Transcript, self.converter)
+
+        def structure(value: Any, cls: type) -> Transcript:
+            if isinstance(value, dict) and "transcript" in value:
+                inner = value["transcript"]
+                if inner is None:
+                    inner = {}
+                if not isinstance(inner, dict):
+                    raise ShapeError(f"transcript: expected an object, got {_kind(inner)}")
+                value = {**inner, "metadata": value.get("metadata")}
+            return flat(value, cls)
+
+        return structure
+
     def connect_result(self, value: Any, _: type) -> ConnectResult:
         if not isinstance(value, dict):
             raise ShapeError(f"expected an object, got {_kind(value)}")
@@ -132,6 +151,7 @@ def _build(*, detailed: bool) -> JsonConverter:
     # Hot-path hooks first, so the attrs hooks generated below (and lazily) bind to them.
     built.register_structure_hook(OpenEnum, _structure_open_enum)
     built.register_structure_hook(bool, _structure_bool)
+    built.register_structure_hook(float, _structure_float)
     built.register_structure_hook_factory(_is_homogeneous_tuple, hooks.homogeneous_tuple)
     built.register_structure_hook_factory(_is_optional, hooks.optional)
     built.register_structure_hook(datetime, _structure_datetime)
@@ -149,6 +169,7 @@ def _build(*, detailed: bool) -> JsonConverter:
     built.register_structure_hook(
         Permission, hooks.with_aliases(Permission, {"expiration": "expiration_time"})
     )
+    built.register_structure_hook(Transcript, hooks.transcript())
     built.register_structure_hook(
         SipServer, hooks.with_aliases(SipServer, {"password": "sip_user_password"})
     )

@@ -1,4 +1,5 @@
-"""The converter's leaf hooks: strict JSON kinds, Unix-seconds datetimes, dates, open enums.
+"""The converter's leaf hooks: strict JSON kinds, finite floats, Unix-seconds datetimes, dates,
+open enums.
 
 A boolean is `true`/`false` (or those words as strings), never a truthy value, and an array is
 an array (`null` and `""` read as empty): where a wrong guess would change a decision, the
@@ -7,6 +8,7 @@ hook refuses with a `ShapeError` that names the kinds, never the value.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
@@ -50,6 +52,20 @@ def _structure_bool(value: Any, _: type) -> bool:
             return False
         raise ShapeError('expected a boolean (true, false, "true" or "false"), got another string')
     raise ShapeError(f"expected a boolean, got {_kind(value)}")
+
+
+def _structure_float(value: Any, _: type) -> float:
+    """A finite number, or a string that spells one (`"0.93"`); never a boolean, NaN or
+    infinity (strict JSON has none, and `float(True)` is 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ShapeError(f"expected a number, got {_kind(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ShapeError("expected a number, got a string that is not one") from None
+    if not math.isfinite(number):
+        raise ShapeError("expected a finite number")
+    return number
 
 
 def _structure_datetime(value: Any, _: type) -> datetime:

@@ -3,16 +3,19 @@
 Only an aiohttp error's safe `str()` is kept, never its repr (which can show request headers,
 the API key among them). A request that must not be sent twice and may have reached the API
 ends as `OutcomeUnknownError`, so nothing resends it and the caller reconciles by webhook.
+`hide` takes a request's hidden strings (a media id, a download URL) out of an error's text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
 
 from ..error_mapping import api_error
 from ..errors import (
+    APIError,
     D360Error,
     OutcomeUnknownError,
     RequestTimeoutError,
@@ -114,3 +117,40 @@ def _recipient(request: Request) -> str | None:
     body = request.json
     to = body.get("to") if isinstance(body, dict) else None
     return to if isinstance(to, str) else None
+
+
+HIDDEN: str = "***"
+
+
+def hide(error: D360Error, hidden: Sequence[str]) -> D360Error:
+    """`error` with every string of `hidden` (a media id, a download URL's parts) replaced by
+    `***` in its message, its details, its args and the strings of its body, so none reaches a
+    log record, a traceback or a repr; longer strings go first, so a URL is hidden whole."""
+    ordered = sorted((text for text in hidden if text), key=len, reverse=True)
+    if not ordered:
+        return error
+
+    def clean(text: str) -> str:
+        for secret in ordered:
+            text = text.replace(secret, HIDDEN)
+        return text
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return clean(value)
+        if isinstance(value, Mapping):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(item) for item in value]
+        return value
+
+    error.message = clean(error.message)
+    error.args = tuple(walk(arg) for arg in error.args)
+    if isinstance(error, APIError):
+        error.details = None if error.details is None else clean(error.details)
+        error.body = None if error.body is None else walk(error.body)
+        error.trace_id = None if error.trace_id is None else clean(error.trace_id)
+    cause = error.__cause__
+    if isinstance(cause, D360Error):
+        hide(cause, ordered)
+    return error

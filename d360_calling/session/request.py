@@ -1,4 +1,5 @@
-"""The values that travel the middleware chain: `Request`, `Response`, `Timeout` and `SentRecord`.
+"""The values that travel the middleware chain: `Request`, `Response`, `Timeout`, `SentRecord`,
+and for downloads a `Target` (a path kept out of logs) and a `BodySink` (a body in chunks).
 
 They are small frozen attrs objects. A `Request`'s repr masks secret headers and the body's
 secrets (SIP passwords, SDP); `new_request` and `new_response` build them through their slots
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -60,6 +61,32 @@ class SentRecord:
         self.sent = False
 
 
+@attrs.frozen
+class Target:
+    """Where a request really goes when its path or query must stay out of reprs, logs, spans
+    and error texts (a media id, a signed download URL). `Request.path` is then a template
+    such as `/{media_id}`, which is all the middlewares record; the terminal send uses `path`
+    here (encoded path and query, sent as is), and every string of `hidden` found in an error's
+    text is replaced by `***`."""
+
+    path: str = attrs.field(repr=False)
+    hidden: tuple[str, ...] = attrs.field(default=(), repr=False)
+
+
+class BodySink(Protocol):
+    """Takes a 2xx answer's body in chunks instead of the `Response` holding it (a download).
+
+    The terminal send calls `begin` when an attempt's 2xx answer arrives (drop what an earlier
+    attempt wrote: a retried download starts over), then `write` per chunk; memory stays
+    bounded by the chunk size. An error the sink raises ends the attempt; make it a
+    `D360Error`. The middlewares see a `Response` with an empty body.
+    """
+
+    async def begin(self, headers: Mapping[str, str]) -> None: ...
+
+    async def write(self, chunk: bytes) -> None: ...
+
+
 def _masked_headers(headers: Mapping[str, str]) -> str:
     shown = {k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
     return repr(shown)
@@ -106,6 +133,11 @@ class Request:
     sent_record: SentRecord = attrs.field(factory=SentRecord, eq=False, hash=False, repr=False)
     """Whether the call went out, marked by the terminal handler. `attrs.evolve` carries it to
     every copy; a middleware that builds a new `Request` instead must pass it on."""
+    target: Target | None = attrs.field(default=None, repr=False)
+    """Where the request really goes when `path` is only a template (media ids and download
+    URLs are kept out of reprs, logs and spans); `None`: to `path` and `query`."""
+    sink: BodySink | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+    """Where a 2xx answer's body is streamed instead of being read into the `Response`."""
 
     def remaining(self) -> float | None:
         """Seconds left before the overall deadline, or `None` if there is none."""
@@ -174,7 +206,14 @@ new_request: Callable[
         "options",
         "base_url",
     ),
-    {"headers": "{}", "attempt": "1", "waited": "0.0", "sent_record": "SentRecord()"},
+    {
+        "headers": "{}",
+        "attempt": "1",
+        "waited": "0.0",
+        "sent_record": "SentRecord()",
+        "target": "None",
+        "sink": "None",
+    },
 )
 """`Request(method, path, operation, json=..., query=..., idempotent=..., timeout=...,
 deadline=..., options=..., base_url=...)` with the other fields at their defaults (a fresh

@@ -3,7 +3,9 @@
 `Transport` owns the aiohttp session (made lazily inside the running loop unless the user
 supplied one, which is used as is and never closed), the headers sent with every request and
 the per-attempt timeout; `Session` builds the middleware chain on top of it. Everything but a
-2xx answer leaves `_send` as a typed `D360Error` (see `failures`).
+2xx answer leaves `_send` as a typed `D360Error` (see `failures`). A request with a `sink`
+has its 2xx body streamed to it in chunks (downloads); one with a `target` goes to that hidden
+path, and its errors are cleaned of the target's hidden strings.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from collections.abc import Mapping
 from typing import Final
 
 import aiohttp
+from yarl import URL
 
 from .. import jsonutil
 from ..errors import D360Error, TransportError
 from ..transient import NEVER_SENT
-from .failures import _answer_error, _transport_error, deadline_exceeded, unreadable_answer
-from .request import Request, Response, Timeout, new_response
+from .failures import _answer_error, _transport_error, deadline_exceeded, hide, unreadable_answer
+from .request import BodySink, Request, Response, Timeout, new_response
 
 DEFAULT_BASE_URL: Final = "https://waba-v2.360dialog.io"
 API_KEY_HEADER: Final = "D360-API-KEY"
@@ -158,11 +161,16 @@ class Transport:
             cap = request.options.get("max_body_size", cap)
         record = request.sent_record
         sent_before, record.sent = record.sent, True
+        target = request.target
+        url: str | URL = self.base_url + request.path
+        if target is not None:
+            url = URL(self.base_url + target.path, encoded=True)
+        sink = request.sink
         try:
             async with http.request(
                 request.method,
-                self.base_url + request.path,
-                params=request.query,
+                url,
+                params=request.query if target is None else None,
                 data=data,
                 headers=headers,
                 timeout=attempt_timeout,
@@ -171,7 +179,9 @@ class Transport:
             ) as raw:
                 status, response_headers = raw.status, raw.headers
                 length = raw.content_length
-                if length is not None and length <= cap and "Content-Encoding" not in raw.headers:
+                if sink is not None and 200 <= status < 300:
+                    body = await _stream(raw, sink)
+                elif length is not None and length <= cap and "Content-Encoding" not in raw.headers:
                     body = await raw.read()
                 else:
                     body = await self._read(raw, request, cap)
@@ -193,9 +203,10 @@ class Transport:
                 record.sent = sent_before  # this attempt provably never left
             # Raised outside the except block so no aiohttp error rides along as __context__:
             # its repr can show request headers, the API key among them.
-            raise failure
+            raise failure if target is None else hide(failure, target.hidden)
         if not 200 <= status < 300:
-            raise _answer_error(request, status, response_headers, body)
+            error = _answer_error(request, status, response_headers, body)
+            raise error if target is None else hide(error, target.hidden)
         return new_response(status, response_headers, body, request.attempt, loop.time() - started)
 
     async def _read(
@@ -228,6 +239,19 @@ class Transport:
         pool.closed = True
         if pool.owned and pool.http is not None and not pool.http.closed:
             await pool.http.close()
+
+
+STREAM_CHUNK: Final = 64 * 1024
+"""The most bytes a `BodySink` is handed at once."""
+
+
+async def _stream(raw: aiohttp.ClientResponse, sink: BodySink) -> bytes:
+    """A 2xx body handed to `sink` chunk by chunk (never held whole); the `Response` then has
+    an empty body."""
+    await sink.begin(raw.headers)
+    async for chunk in raw.content.iter_chunked(STREAM_CHUNK):
+        await sink.write(chunk)
+    return b""
 
 
 _NEVER_ROUND: Final = math.inf

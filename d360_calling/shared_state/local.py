@@ -8,21 +8,31 @@ from collections.abc import Callable, Sequence
 
 from .primitives import (
     DEFAULT_MAX_ENTRIES,
+    ErrorWindow,
     InMemoryDedupe,
     RateLimitGate,
     RetryBudget,
     TokenBucket,
 )
-from .protocol import BudgetLimits
+from .protocol import BudgetLimits, MediaErrorLimits
 
 logger = logging.getLogger("d360_calling.shared_state")
 
 
 class LocalState:
-    """Gate, token bucket, retry budget and dedupe set in this process (one per client)."""
+    """Gate, token bucket, retry budget, dedupe set and media error window in this process (one
+    per client). `clock` is the media error window's (seconds, `time.monotonic` by default;
+    tests pass their own)."""
 
-    def __init__(self, *, max_dedupe_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        *,
+        max_dedupe_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.gate = RateLimitGate()
+        self.media_errors = ErrorWindow()
+        self._clock = clock
         self._bucket: TokenBucket | None = None
         self._budget: RetryBudget | None = None
         self._dedupe: dict[float, InMemoryDedupe] = {}
@@ -115,6 +125,16 @@ class LocalState:
                 self._ended_callbacks.remove(callback)
 
         return stop
+
+    async def media_lookup_wait(self, limits: MediaErrorLimits) -> float:
+        return self.media_errors.wait(self._clock(), limits.max_errors, limits.window)
+
+    async def record_media_error(self, limits: MediaErrorLimits) -> float:
+        now = self._clock()
+        return self.media_errors.record(now, limits.max_errors, limits.window, limits.block)
+
+    async def block_media_lookups(self, limits: MediaErrorLimits, seconds: float) -> None:
+        self.media_errors.block(self._clock(), seconds)
 
     def dedupe_size(self) -> int:
         """How many event keys are remembered (bounded by `max_dedupe_entries` per TTL)."""

@@ -1,9 +1,10 @@
-"""The in-process primitives behind shared state: gate, token bucket, retry budget, dedupe."""
+"""The in-process primitives behind shared state: gate, token bucket, retry budget, dedupe, and
+the error window of the media lookups."""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 import attrs
@@ -122,3 +123,41 @@ class InMemoryDedupe:
             if expires > now:
                 return
             del self._seen[key]
+
+
+@attrs.define
+class ErrorWindow:
+    """Error answers in a sliding window and a block: 360dialog's media error throttle as one
+    process sees it. Only the `max_errors` newest times are kept, all the wait depends on."""
+
+    times: deque[float] = attrs.field(factory=deque)
+    blocked_until: float = 0.0
+
+    def wait(self, now: float, max_errors: int, window: float) -> float:
+        """Seconds until fewer than `max_errors` errors lie in the window and no block is on."""
+        times = self._expire(now, window)
+        wait = self.blocked_until - now
+        if len(times) >= max_errors:
+            wait = max(wait, times[len(times) - max_errors] + window - now)
+        return max(0.0, wait)
+
+    def record(self, now: float, max_errors: int, window: float, block: float) -> float:
+        """Count an error at `now` (the count reaching `max_errors` blocks for `block`
+        seconds); the wait it leaves."""
+        times = self._expire(now, window)
+        times.append(now)
+        while len(times) > max_errors:
+            times.popleft()
+        if len(times) >= max_errors:
+            self.block(now, block)
+        return self.wait(now, max_errors, window)
+
+    def _expire(self, now: float, window: float) -> deque[float]:
+        times = self.times
+        while times and times[0] <= now - window:
+            times.popleft()
+        return times
+
+    def block(self, now: float, seconds: float) -> None:
+        """Hold lookups back `seconds` from `now` (never shortens a block already on)."""
+        self.blocked_until = max(self.blocked_until, now + seconds)

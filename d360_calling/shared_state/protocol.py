@@ -23,6 +23,21 @@ class BudgetLimits:
         validation.positive("token_ratio", self.token_ratio, allow_zero=True)
 
 
+@attrs.frozen
+class MediaErrorLimits:
+    """360dialog's media error throttle, mirrored: `max_errors` error answers to
+    `GET /{media-id}` within `window` seconds block the endpoint for `block` seconds."""
+
+    max_errors: int = 20
+    window: float = 60 * 60.0
+    block: float = 30 * 60.0
+
+    def __attrs_post_init__(self) -> None:
+        validation.integer("max_errors", self.max_errors, 1, 1_000_000)
+        validation.positive("window", self.window)
+        validation.positive("block", self.block, allow_zero=True)
+
+
 class SharedStateUnavailable(D360Error):
     """The shared store cannot answer and the operation is set to fail closed."""
 
@@ -37,7 +52,8 @@ class SharedState(Protocol):
 
     The hot path only calls the two synchronous methods (`gate_wait`, `record_success`), so a
     remote implementation must answer them from a local mirror; the others run on failures,
-    with a token bucket, or once per webhook event.
+    with a token bucket, once per webhook event, or once per media lookup (the media error
+    throttle).
     """
 
     def bind_account(self, api_key: str) -> None:
@@ -95,6 +111,21 @@ class SharedState(Protocol):
     async def forget(self, key: str, *, claim: str = "") -> None:
         """Drop a key this delivery recorded with `claim` (its event could not be handled, so a
         redelivery must be); a key another delivery holds by now is kept."""
+        ...
+
+    async def media_lookup_wait(self, limits: MediaErrorLimits) -> float:
+        """Seconds until a media lookup may be sent (0: now): none while `max_errors` error
+        answers lie within the last `window` seconds, nor while a block is on."""
+        ...
+
+    async def record_media_error(self, limits: MediaErrorLimits) -> float:
+        """Count an error answer to a media lookup (the count reaching `max_errors` starts a
+        block of `block` seconds); returns `media_lookup_wait` after it."""
+        ...
+
+    async def block_media_lookups(self, limits: MediaErrorLimits, seconds: float) -> None:
+        """The API said media lookups are blocked: hold them back `seconds` (never shortens a
+        block already on)."""
         ...
 
     async def aclose(self) -> None:

@@ -129,3 +129,35 @@ for i = 1, #KEYS - 1 do
 end
 return count
 """
+
+# The media error throttle of one account: error answers to `GET /{media-id}` as a sorted set
+# (`KEYS[1]`, scored by Redis time in ms, only the newest `max_errors` kept) and a block
+# (`KEYS[2]`, the ms it ends). ARGV: max_errors, window ms, mode ('wait', 'error' or 'block'),
+# block ms, a unique member for the error. Answers the ms until a lookup may go.
+MEDIA_THROTTLE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local mode = ARGV[3]
+local block = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if mode == 'error' then
+  redis.call('ZADD', KEYS[1], now, ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 1))
+  redis.call('PEXPIRE', KEYS[1], window)
+  if redis.call('ZCARD', KEYS[1]) >= limit then mode = 'block' end
+end
+local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
+if mode == 'block' and block > 0 and now + block > blocked then
+  blocked = now + block
+  redis.call('SET', KEYS[2], tostring(blocked), 'PX', block)
+end
+local wait = math.max(0, blocked - now)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  wait = math.max(wait, tonumber(oldest[2]) + window - now)
+end
+return tostring(wait)
+"""

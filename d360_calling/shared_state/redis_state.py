@@ -22,13 +22,14 @@ import contextvars
 import hashlib
 import logging
 import os
+import uuid
 from typing import TYPE_CHECKING, Final
 
 from ..errors import ValidationError
-from .protocol import BudgetLimits
+from .protocol import BudgetLimits, MediaErrorLimits
 from .redis_dedupe import UNDO_TIMEOUT, RedisDedupe
 from .redis_pubsub import LISTEN_POLL
-from .redis_scripts import BUCKET_RETURN, BUCKET_TAKE, BUDGET_EARN, BUDGET_FAIL
+from .redis_scripts import BUCKET_RETURN, BUCKET_TAKE, BUDGET_EARN, BUDGET_FAIL, MEDIA_THROTTLE
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -71,7 +72,8 @@ class RedisState(RedisDedupe):
     falling back while Redis is down.
 
     Its parts, each a base class: `RedisLink` (each call, and the fallback), `RedisPubSub` (the
-    gate and calls ended), `RedisDedupe` (webhook dedupe); the bucket and budget are here.
+    gate and calls ended), `RedisDedupe` (webhook dedupe); the bucket, the budget and the media
+    error throttle (counted per account, on Redis's clock) are here.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class RedisState(RedisDedupe):
         self._bucket_return = redis.register_script(BUCKET_RETURN)
         self._budget_fail = redis.register_script(BUDGET_FAIL)
         self._budget_earn = redis.register_script(BUDGET_EARN)
+        self._media_throttle = redis.register_script(MEDIA_THROTTLE)
         self._budget_mirror: float | None = None
         self._unearned = 0
         self._earning: asyncio.Task[None] | None = None
@@ -106,6 +109,7 @@ class RedisState(RedisDedupe):
         self._ended_channel = f"{prefix}:calls:ended"
         self._bucket_key = f"{prefix}:bucket"
         self._budget_key = f"{prefix}:budget"
+        self._media_keys = [f"{prefix}:media:errors", f"{prefix}:media:blocked"]
 
     def bind_account(self, api_key: str) -> None:
         if not self._explicit_prefix and self._listener is None:
@@ -152,6 +156,34 @@ class RedisState(RedisDedupe):
             return local_allows
         self._budget_mirror = tokens = float(reply)
         return tokens > limits.max_tokens / 2
+
+    # -- the media error throttle (per account: every worker's lookups count together) --------
+
+    async def media_lookup_wait(self, limits: MediaErrorLimits) -> float:
+        reply = await self._media(limits, "wait", 0.0)
+        return await self.local.media_lookup_wait(limits) if reply is None else reply
+
+    async def record_media_error(self, limits: MediaErrorLimits) -> float:
+        local_wait = await self.local.record_media_error(limits)
+        reply = await self._media(limits, "error", limits.block)
+        return local_wait if reply is None else reply
+
+    async def block_media_lookups(self, limits: MediaErrorLimits, seconds: float) -> None:
+        await self.local.block_media_lookups(limits, seconds)
+        await self._media(limits, "block", seconds)
+
+    async def _media(self, limits: MediaErrorLimits, mode: str, block: float) -> float | None:
+        """One run of the throttle's script: seconds until a lookup may go, `None` if Redis
+        did not answer (the local twin, which counts too, answers then)."""
+        args = [
+            limits.max_errors,
+            max(1, round(limits.window * 1000)),
+            mode,
+            max(0, round(block * 1000)),
+            uuid.uuid4().hex,
+        ]
+        reply = await self._script(self._media_throttle, self._media_keys, args, None)
+        return None if reply is None else float(reply) / 1000
 
     async def aclose(self) -> None:
         """Stop the gate listener and pending budget updates; the Redis client stays open."""

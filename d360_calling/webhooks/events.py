@@ -14,8 +14,10 @@ from .events_account import PERMISSION_STATUS_EVENT as PERMISSION_STATUS_EVENT
 from .events_account import PermissionReply as PermissionReply
 from .events_account import SettingsUpdate as SettingsUpdate
 from .events_calls import CallConnect as CallConnect
+from .events_calls import CallRecordingAvailable as CallRecordingAvailable
 from .events_calls import CallStatus as CallStatus
 from .events_calls import CallTerminate as CallTerminate
+from .events_calls import CallTranscriptionAvailable as CallTranscriptionAvailable
 from .events_other import MalformedEvent as MalformedEvent
 from .events_other import UnknownEvent as UnknownEvent
 from .events_shared import CallDirection as CallDirection
@@ -32,6 +34,8 @@ Event: TypeAlias = (
     CallConnect
     | CallStatus
     | CallTerminate
+    | CallRecordingAvailable
+    | CallTranscriptionAvailable
     | PermissionReply
     | SettingsUpdate
     | UnknownEvent

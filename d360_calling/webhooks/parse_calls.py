@@ -1,7 +1,8 @@
 """Readers of a `calls` change: its `calls[]` and `statuses[]` items, each to its event.
 
-A `calls[]` item is a connect, a terminate, or 360dialog's permission status (read by
-`parse_account`); a `statuses[]` item is a business-initiated call's progress.
+A `calls[]` item is a connect, a terminate, a recording or transcript ready to fetch, or
+360dialog's permission status (read by `parse_account`); a `statuses[]` item is a
+business-initiated call's progress.
 
 Package-private: `parse` hands them each `calls` change.
 """
@@ -12,10 +13,17 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias, TypedDict
 
 from d360_calling.models.calls import SdpType, SessionDescription
+from d360_calling.models.media import MediaRef
 
 from .events import Event
 from .events_account import PERMISSION_STATUS_EVENT
-from .events_calls import CallConnect, CallStatus, CallTerminate
+from .events_calls import (
+    CallConnect,
+    CallRecordingAvailable,
+    CallStatus,
+    CallTerminate,
+    CallTranscriptionAvailable,
+)
 from .events_shared import CallDirection, CallOutcome, CallProgress, Contact, WebhookErrorDetail
 from .parse_account import _permission_status
 from .parse_items import _errors, _Value
@@ -124,6 +132,48 @@ def _terminate(
     )
 
 
+_MediaEvent: TypeAlias = type[CallRecordingAvailable] | type[CallTranscriptionAvailable]
+_MEDIA_EVENTS: dict[str, _MediaEvent] = {
+    CallRecordingAvailable._event: CallRecordingAvailable,
+    CallTranscriptionAvailable._event: CallTranscriptionAvailable,
+}
+
+
+def _media_ref(item: Mapping[str, Any], holder: str, key: str, at: str) -> MediaRef:
+    """The media object at `item[holder][key]`; its absence fails naming the missing part.
+    (Problems name kinds only, never values: an id or URL fetches the file.)"""
+    outer = _mapping(item, holder, at)
+    where = f"{at}.{holder}"
+    if outer is None:
+        _fail(where, "missing")
+    media = _mapping(outer, key, where)
+    where = f"{where}.{key}"
+    if media is None:
+        _fail(where, "missing")
+    return MediaRef(
+        id=_required_str(media, "id", where),
+        sha256=_str(media, "sha256", where),
+        mime_type=_str(media, "mime_type", where),
+        url=_str(media, "url", where),
+    )
+
+
+def _media_available(
+    item: Mapping[str, Any], at: str, value: _Value, cls: _MediaEvent
+) -> CallRecordingAvailable | CallTranscriptionAvailable:
+    ends = _ends(item, at)
+    return cls(
+        call_id=_required_str(item, "id", at),
+        media=_media_ref(item, cls._holder, cls._media_key, at),
+        timestamp=_time(item, "timestamp", at),
+        **_parties(item, at, value, ends),
+        biz_opaque_callback_data=_str(item, "biz_opaque_callback_data", at),
+        metadata=value.metadata,
+        waba_id=value.waba_id,
+        raw=item,
+    )
+
+
 def _status(
     item: Mapping[str, Any], at: str, value: _Value, value_errors: tuple[WebhookErrorDetail, ...]
 ) -> Event:
@@ -159,6 +209,9 @@ def _calls(raw: Mapping[str, Any], value: _Value) -> list[Event]:
             return _terminate(item, at, value, value_errors)
         if kind == PERMISSION_STATUS_EVENT:
             return _permission_status(item, at, value)
+        media_event = _MEDIA_EVENTS.get(kind) if isinstance(kind, str) else None
+        if media_event is not None:
+            return _media_available(item, at, value, media_event)
         return value.unknown(item, "calls")
 
     return value.each(raw, "calls", call) + value.each(

@@ -14,13 +14,22 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from .. import validation
 from ..client import Client
 from ..errors import D360Error, error_text
-from ..models.calls import CallActionResult, SessionDescription
+from ..models.calls import (
+    CallActionResult,
+    MediaFeature,
+    Recording,
+    SessionDescription,
+    Transcription,
+)
 from .events import (
     CallConnect,
+    CallRecordingAvailable,
     CallStatus,
     CallTerminate,
+    CallTranscriptionAvailable,
     Event,
     MalformedEvent,
     PermissionReply,
@@ -55,6 +64,8 @@ Handler = Callable[[E], Awaitable[None]]
 ConnectHandler = TypeVar("ConnectHandler", bound=Handler["IncomingCall"])
 StatusHandler = TypeVar("StatusHandler", bound=Handler[CallStatus])
 TerminateHandler = TypeVar("TerminateHandler", bound=Handler[CallTerminate])
+RecordingHandler = TypeVar("RecordingHandler", bound=Handler[CallRecordingAvailable])
+TranscriptionHandler = TypeVar("TranscriptionHandler", bound=Handler[CallTranscriptionAvailable])
 PermissionReplyHandler = TypeVar("PermissionReplyHandler", bound=Handler[PermissionReply])
 SettingsUpdateHandler = TypeVar("SettingsUpdateHandler", bound=Handler[SettingsUpdate])
 UnknownHandler = TypeVar("UnknownHandler", bound=Handler[UnknownEvent])
@@ -92,11 +103,21 @@ class IncomingCall:
         return await self._bound().calls.pre_accept(self.call_id, _answer(sdp))
 
     async def accept(
-        self, sdp: str | SessionDescription, *, biz_opaque_callback_data: str | None = None
+        self,
+        sdp: str | SessionDescription,
+        *,
+        biz_opaque_callback_data: str | None = None,
+        recording: Recording | MediaFeature | None = None,
+        transcription: Transcription | MediaFeature | None = None,
     ) -> CallActionResult:
-        """Accept with the same SDP answer given to `pre_accept`."""
+        """Accept with the same SDP answer given to `pre_accept`; `recording=Recording(...)`
+        and `transcription=Transcription(...)` ask Meta to record or transcribe the call."""
         return await self._bound().calls.accept(
-            self.call_id, _answer(sdp), biz_opaque_callback_data=biz_opaque_callback_data
+            self.call_id,
+            _answer(sdp),
+            biz_opaque_callback_data=biz_opaque_callback_data,
+            recording=recording,
+            transcription=transcription,
         )
 
     async def reject(self) -> CallActionResult:
@@ -113,17 +134,26 @@ class IncomingCall:
         `CallAudio`, to `apply_answer(call.event.session)`; None if there is none."""
         return self._router.media_of(self.call_id)
 
-    async def answer_with_audio(self, **options: Any) -> CallAudio:
+    async def answer_with_audio(
+        self,
+        *,
+        recording: Recording | MediaFeature | None = None,
+        transcription: Transcription | MediaFeature | None = None,
+        **options: Any,
+    ) -> CallAudio:
         """Answer with real audio: a `CallAudio` for the offer, pre-accepted and accepted with
-        its SDP, attached to the call (the `[media]` extra). `options` go to `CallAudio.answer`
-        (`ice_servers=`, `codecs=`, `connect_timeout=`, ...)."""
+        its SDP, attached to the call (the `[media]` extra). `recording=` and `transcription=`
+        go to `accept` (checked before anything is sent or set up); `options` go to
+        `CallAudio.answer` (`ice_servers=`, `codecs=`, `connect_timeout=`, ...)."""
+        client = self._bound()
+        validation.recording(recording)
+        validation.transcription(transcription)
         from ..media import CallAudio
 
-        client = self._bound()
         audio = await CallAudio.answer(self.event.session, **options)
         try:
             await self.pre_accept(audio.sdp)
-            await self.accept(audio.sdp)
+            await self.accept(audio.sdp, recording=recording, transcription=transcription)
         except BaseException:
             await audio.close()
             raise
@@ -145,6 +175,8 @@ class Router:
         self._connect: list[Handler[IncomingCall]] = []
         self._status: list[Handler[CallStatus]] = []
         self._terminate: list[Handler[CallTerminate]] = []
+        self._recording: list[Handler[CallRecordingAvailable]] = []
+        self._transcription: list[Handler[CallTranscriptionAvailable]] = []
         self._permission_reply: list[Handler[PermissionReply]] = []
         self._settings_update: list[Handler[SettingsUpdate]] = []
         self._unknown: list[Handler[UnknownEvent]] = []
@@ -156,6 +188,8 @@ class Router:
         self._closed = False
         self._plain: dict[type[Any], list[Any]] = {
             CallStatus: self._status,
+            CallRecordingAvailable: self._recording,
+            CallTranscriptionAvailable: self._transcription,
             PermissionReply: self._permission_reply,
             SettingsUpdate: self._settings_update,
             UnknownEvent: self._unknown,
@@ -176,6 +210,18 @@ class Router:
     def on_terminate(self, handler: TerminateHandler) -> TerminateHandler:
         """Run `handler(CallTerminate)` when a call ends."""
         self._terminate.append(handler)
+        return handler
+
+    def on_recording(self, handler: RecordingHandler) -> RecordingHandler:
+        """Run `handler(CallRecordingAvailable)` when a call's recording is ready to fetch
+        (asked for with `recording=Recording(...)` on `connect` or `accept`)."""
+        self._recording.append(handler)
+        return handler
+
+    def on_transcription(self, handler: TranscriptionHandler) -> TranscriptionHandler:
+        """Run `handler(CallTranscriptionAvailable)` when a call's transcript is ready to fetch
+        (asked for with `transcription=Transcription(...)`)."""
+        self._transcription.append(handler)
         return handler
 
     def on_permission_reply(self, handler: PermissionReplyHandler) -> PermissionReplyHandler:

@@ -39,6 +39,7 @@ from d360_calling import (
     Weekday,
 )
 from d360_calling import models as models_package
+from d360_calling.models.calls import ANNOUNCEMENT_LANGUAGES
 from d360_calling.models.converter import converter, explain
 from d360_calling.models.enums import OpenEnum
 from d360_calling.sandbox import Sandbox
@@ -126,6 +127,24 @@ JSON_LEAF = (
 )
 
 
+PURPOSES = st.text(min_size=1, max_size=12).filter(lambda text: text.strip() and "\x00" not in text)
+LANGUAGES = st.sampled_from(ANNOUNCEMENT_LANGUAGES)
+CONSTRAINED: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    (model, field): strategy
+    for model in ("Recording", "Transcription")
+    for field, strategy in (("purpose", PURPOSES), ("announcement_language", LANGUAGES))
+}
+"""Fields whose type allows more than the model takes, and the values it does take (the
+constructor refuses the others naming `recording.purpose`: tested in
+tests/endpoints/test_recording_options.py)."""
+
+
+def valid_field(cls: type, name: str, annotation: Any) -> st.SearchStrategy[Any]:
+    """Values field `name` of `cls` must take."""
+    constrained = CONSTRAINED.get((cls.__name__, name))
+    return valid(annotation) if constrained is None else constrained
+
+
 def valid(annotation: Any) -> st.SearchStrategy[Any]:
     """Values a field of this annotation must take (enum fields: members or their strings)."""
     inner = optional_inner(annotation)
@@ -147,10 +166,13 @@ def valid(annotation: Any) -> st.SearchStrategy[Any]:
         )
     if attrs.has(annotation):
         fields = hints(annotation)
-        return st.builds(annotation, **{name: valid(tp) for name, tp in fields.items()})
+        return st.builds(
+            annotation, **{name: valid_field(annotation, name, tp) for name, tp in fields.items()}
+        )
     simple: dict[Any, st.SearchStrategy[Any]] = {
         bool: st.booleans(),
         int: st.integers(),
+        float: st.floats(allow_nan=False, allow_infinity=False),
         str: st.text(max_size=12),
         datetime: st.datetimes(timezones=st.just(UTC)),
         date: st.dates() | st.dates().map(date.isoformat),
@@ -184,7 +206,7 @@ def arguments(draw: st.DrawFn, cls: type) -> tuple[dict[str, Any], set[str]]:
             kwargs[name] = draw(JUNK)
             junk.add(name)
         else:
-            kwargs[name] = draw(valid(annotation))
+            kwargs[name] = draw(valid_field(cls, name, annotation))
     return kwargs, junk
 
 
@@ -214,7 +236,8 @@ def test_constructors_convert_or_refuse_with_a_named_field(cls: type, data: st.D
         serialised(built)
         return
     assert isinstance(refused, D360Error)
-    root = refused.field.split("[")[0].split(".")[0]
+    field = refused.field.removeprefix(f"{cls.__name__.lower()}.")  # recording.purpose
+    root = field.split("[")[0].split(".")[0]
     assert root in junk, (refused.field, junk)  # a valid value is never the one refused
     assert refused.field in str(refused)
 
@@ -265,6 +288,7 @@ def sample(annotation: Any) -> Any:
     simple = {
         bool: True,
         int: 1,
+        float: 1.5,
         str: "x",
         datetime: datetime(2026, 1, 1, tzinfo=UTC),
         date: date(2026, 1, 1),
@@ -353,11 +377,15 @@ async def test_settings_update_with_strings_against_the_sandbox(
 async def test_strings_for_session_and_media_enums_reach_the_wire(backend: Backend) -> None:
     backend.respond("POST", "/calling/calls", json={"success": True})
     session = SessionDescription("answer", ANSWER_SDP)
-    recording = d360_calling.MediaFeature("enabled")
+    recording = d360_calling.MediaFeature("enabled", "Quality", "en")
     await backend.client.calls.accept(CALL_ID, session, recording=recording)
     sent = backend.seen()[0].json
     assert sent["session"]["sdp_type"] == "answer"
-    assert sent["recording"] == {"status": "ENABLED"}
+    assert sent["recording"] == {
+        "status": "ENABLED",
+        "purpose": "Quality",
+        "announcement_language": "en",
+    }
 
 
 # --- item 6: booleans and lists in answers ----------------------------------------------------

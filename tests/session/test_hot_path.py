@@ -28,8 +28,11 @@ from d360_calling.models.calls import (
     CallActionResult,
     ConnectResult,
     MediaFeature,
+    Recording,
     SdpType,
     SessionDescription,
+    Transcription,
+    as_media_feature,
 )
 from d360_calling.models.converter import _detailed_converter, converter
 from d360_calling.models.fast import _fast_eligible
@@ -313,6 +316,11 @@ FEATURES = st.one_of(
         announcement_language=st.one_of(st.none(), st.sampled_from(["en", "pt_BR"])),
     ),
 )
+PURPOSE = st.text(min_size=1, max_size=8).filter(lambda text: text.strip() and "\x00" not in text)
+RECORDINGS = FEATURES | st.builds(
+    Recording, purpose=PURPOSE, announcement_language=st.sampled_from(["en", "pt", "es_ES"])
+)
+TRANSCRIPTIONS = FEATURES | st.builds(Transcription, purpose=PURPOSE)
 OPTIONAL_TEXT = st.one_of(st.none(), st.text(max_size=12))
 
 
@@ -326,8 +334,8 @@ OPTIONAL_TEXT = st.one_of(st.none(), st.text(max_size=12))
         st.builds(SessionDescription, st.sampled_from(list(SdpType)), st.text(max_size=40)),
     ),
     callback=OPTIONAL_TEXT,
-    recording=FEATURES,
-    transcription=FEATURES,
+    recording=RECORDINGS,
+    transcription=TRANSCRIPTIONS,
 )
 def test_action_body_is_what_unstructuring_the_model_writes(
     action: CallAction,
@@ -335,8 +343,8 @@ def test_action_body_is_what_unstructuring_the_model_writes(
     to: str | None,
     session: SessionDescription | None,
     callback: str | None,
-    recording: MediaFeature | None,
-    transcription: MediaFeature | None,
+    recording: Recording | MediaFeature | None,
+    transcription: Transcription | MediaFeature | None,
 ) -> None:
     values: dict[str, Any] = {
         "call_id": call_id,
@@ -347,6 +355,9 @@ def test_action_body_is_what_unstructuring_the_model_writes(
         "transcription": transcription,
     }
     direct = action_body(action, **values)
+    for field in ("recording", "transcription"):  # the model holds the wire form
+        if values[field] is not None:
+            values[field] = as_media_feature(values[field])
     model = converter.unstructure(
         CallActionBody(messaging_product="whatsapp", action=action, **values)
     )
@@ -357,8 +368,8 @@ def test_action_body_is_what_unstructuring_the_model_writes(
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("ENABLED", "must be MediaFeature or None, got str"),
-        ({"status": "ENABLED"}, "must be MediaFeature or None, got dict"),
+        ("ENABLED", "MediaFeature or None, got str"),
+        ({"status": "ENABLED"}, "MediaFeature or None, got dict"),
         (MediaFeature("SOMETIMES"), "'SOMETIMES' is not one of ENABLED, DISABLED"),
     ],
 )

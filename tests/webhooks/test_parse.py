@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from d360_calling.errors import D360Error
 from d360_calling.models.calls import SessionDescription
+from d360_calling.models.media import MediaRef
 from d360_calling.models.settings import CallingSettings, Restriction, Restrictions, SipServer
 from d360_calling.webhooks.errors import WebhookError
 from d360_calling.webhooks.events import (
@@ -20,8 +21,10 @@ from d360_calling.webhooks.events import (
     CallDirection,
     CallOutcome,
     CallProgress,
+    CallRecordingAvailable,
     CallStatus,
     CallTerminate,
+    CallTranscriptionAvailable,
     Contact,
     MalformedEvent,
     Metadata,
@@ -253,6 +256,50 @@ SETTINGS_UPDATE = {
     ],
 }
 
+# §11.1 / §4.5, a call's recording ready to fetch (a BSUID user may come without `from`).
+RECORDING_ITEM = {
+    "id": "wacid.ABGGFjFVU2AfAgo6V-Hc5eCgK5Gh",
+    "event": "call_recording_available",
+    "from": "16315553602",
+    "from_user_id": "US.13491208655302741918",
+    "timestamp": "1671644824",
+    "call_recording": {
+        "type": "audio",
+        "audio": {
+            "id": "1113001110239481",
+            "sha256": "uJmHk7vq0zFvTfMWqIyeLJxKqGMsW3VL2jbnYj5JNlU=",
+            "mime_type": "audio/ogg; codecs=opus",
+            "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1113001110239481",
+        },
+    },
+}
+RECORDING_AVAILABLE = envelope("calls", {"calls": [RECORDING_ITEM], "contacts": [UIC_CONTACT]})
+
+# §11.1 / §4.5, the call's transcript ready to fetch.
+TRANSCRIPTION_AVAILABLE = envelope(
+    "calls",
+    {
+        "calls": [
+            {
+                "id": "wacid.ABGGFjFVU2AfAgo6V-Hc5eCgK5Gh",
+                "event": "call_transcription_available",
+                "from": "16315553602",
+                "from_user_id": "US.13491208655302741918",
+                "timestamp": "1671644824",
+                "call_transcript": {
+                    "document": {
+                        "id": "1113001110239482",
+                        "sha256": "2jbnYj5JNlUuJmHk7vq0zFvTfMWqIyeLJxKqGMsW3VL=",
+                        "mime_type": "application/json",
+                        "url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1113001110239482",
+                    }
+                },
+            }
+        ],
+        "contacts": [UIC_CONTACT],
+    },
+)
+
 DOCUMENTED = {
     "connect_user_initiated": CONNECT_USER_INITIATED,
     "connect_business_initiated": CONNECT_BUSINESS_INITIATED,
@@ -260,6 +307,8 @@ DOCUMENTED = {
     "terminate": TERMINATE,
     "permission_reply": PERMISSION_REPLY,
     "settings_update": SETTINGS_UPDATE,
+    "recording_available": RECORDING_AVAILABLE,
+    "transcription_available": TRANSCRIPTION_AVAILABLE,
 }
 
 
@@ -338,6 +387,46 @@ def test_terminate_has_every_field() -> None:
         metadata=METADATA,
         waba_id=WABA_ID,
     )
+
+
+def test_recording_available_has_every_field() -> None:
+    assert only(RECORDING_AVAILABLE) == CallRecordingAvailable(
+        call_id="wacid.ABGGFjFVU2AfAgo6V-Hc5eCgK5Gh",
+        media=MediaRef(
+            id="1113001110239481",
+            sha256="uJmHk7vq0zFvTfMWqIyeLJxKqGMsW3VL2jbnYj5JNlU=",
+            mime_type="audio/ogg; codecs=opus",
+            url="https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1113001110239481",
+        ),
+        timestamp=T0,
+        from_="16315553602",
+        from_user_id="US.13491208655302741918",
+        contact=Contact(
+            wa_id="16315553602",
+            user_id="US.13491208655302741918",
+            parent_user_id="US.ENT.11815799212886844830",
+            name="Pablo Morales",
+            username="pablo.m",
+        ),
+        metadata=METADATA,
+        waba_id=WABA_ID,
+    )
+
+
+def test_transcription_available_has_every_field() -> None:
+    event = only(TRANSCRIPTION_AVAILABLE)
+    assert isinstance(event, CallTranscriptionAvailable)
+    assert (event.call_id, event.timestamp) == ("wacid.ABGGFjFVU2AfAgo6V-Hc5eCgK5Gh", T0)
+    assert event.media == MediaRef(
+        id="1113001110239482",
+        sha256="2jbnYj5JNlUuJmHk7vq0zFvTfMWqIyeLJxKqGMsW3VL=",
+        mime_type="application/json",
+        url="https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1113001110239482",
+    )
+    assert (event.from_, event.from_user_id) == ("16315553602", "US.13491208655302741918")
+    assert event.contact is not None
+    assert event.contact.name == "Pablo Morales"
+    assert (event.metadata, event.waba_id) == (METADATA, WABA_ID)
 
 
 def test_permission_reply_has_every_field() -> None:
@@ -450,17 +539,6 @@ def test_several_calls_in_one_change_match_their_contacts() -> None:
 
 # ---- unknown parts are kept, never dropped ------------------------------------------------
 
-RECORDING = {
-    "id": "wacid.ABGGFjFVU2AfAgo6V",
-    "from": "16315553602",
-    "from_user_id": "US.1",
-    "timestamp": "1671644824",
-    "event": "call_recording_available",
-    "call_recording": {
-        "type": "audio",
-        "audio": {"id": "9", "sha256": "ab", "mime_type": "audio/ogg; codecs=opus", "url": "u"},
-    },
-}
 CALL_CREATED = {
     "id": "wacid.SIP",
     "from": "16315553602",
@@ -468,12 +546,6 @@ CALL_CREATED = {
     "event": "call_created",
     "timestamp": "1671644824",
     "direction": "USER_INITIATED",
-}
-TRANSCRIPTION = {
-    "id": "wacid.ABGGFjFVU2AfAgo6V",
-    "timestamp": "1671644824",
-    "event": "call_transcription_available",
-    "call_transcript": {"document": {"id": "8", "mime_type": "application/json", "url": "u"}},
 }
 TEXT_MESSAGE = {
     "from": "16315553602",
@@ -505,8 +577,6 @@ ACCOUNT_UPDATE_VALUE = {
     ("field", "item_key", "item"),
     [
         ("calls", "calls", CALL_CREATED),
-        ("calls", "calls", RECORDING),
-        ("calls", "calls", TRANSCRIPTION),
         ("calls", "statuses", {**MESSAGE_STATUS, "type": "message"}),
         ("messages", "messages", TEXT_MESSAGE),
         ("messages", "messages", VOICEMAIL),
@@ -549,9 +619,10 @@ def test_value_with_only_errors_is_kept() -> None:
 
 def test_known_and_unknown_items_keep_their_order() -> None:
     value = copy.deepcopy(TERMINATE["entry"][0]["changes"][0]["value"])
-    value["calls"] = [RECORDING, *value["calls"], CALL_CREATED]
+    value["calls"] = [RECORDING_ITEM, *value["calls"], CALL_CREATED]
     events = parse(envelope("calls", value))
-    assert [type(event) for event in events] == [UnknownEvent, CallTerminate, UnknownEvent]
+    kinds = [type(event) for event in events]
+    assert kinds == [CallRecordingAvailable, CallTerminate, UnknownEvent]
 
 
 def test_unknown_fields_are_ignored_and_kept_in_raw() -> None:

@@ -1,7 +1,7 @@
 """Webhook shapes seen in the wild (API reference §4.5, §9, §11): 360dialog's
-`call_permission_status` event, recording and transcription items, and users known only by
-their BSUID (`from_user_id`, no `from`). Each reads as a known event or an `UnknownEvent`, never
-a `MalformedEvent`."""
+`call_permission_status` event, recording and transcription items (`CallRecordingAvailable`,
+`CallTranscriptionAvailable`), and users known only by their BSUID (`from_user_id`, no
+`from`). Each reads as a known event or an `UnknownEvent`, never a `MalformedEvent`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pytest
 
 from d360_calling.webhooks import (
     CallConnect,
+    CallRecordingAvailable,
     CallStatus,
     CallTerminate,
+    CallTranscriptionAvailable,
     Event,
     MalformedEvent,
     PermissionReply,
@@ -175,9 +177,9 @@ STATUS: Final = {
 }
 
 ITEMS: Final = [
-    ("recording", "calls", "calls", RECORDING, UnknownEvent),
-    ("transcription", "calls", "calls", TRANSCRIPTION, UnknownEvent),
-    ("recording-bsuid-only", "calls", "calls", without_from(RECORDING), UnknownEvent),
+    ("recording", "calls", "calls", RECORDING, CallRecordingAvailable),
+    ("transcription", "calls", "calls", TRANSCRIPTION, CallTranscriptionAvailable),
+    ("recording-bsuid-only", "calls", "calls", without_from(RECORDING), CallRecordingAvailable),
     ("connect-bsuid-only", "calls", "calls", without_from(CONNECT), CallConnect),
     ("terminate-bsuid-only", "calls", "calls", without_from(TERMINATE), CallTerminate),
     ("status-bsuid-only", "calls", "statuses", STATUS, CallStatus),
@@ -213,7 +215,7 @@ def test_items_seen_in_the_wild_are_never_malformed(
     assert event.contact is not None
     assert event.contact.user_id == BSUID
     if not isinstance(event, UnknownEvent):
-        assert getattr(event, "from_", None) is None
+        assert getattr(event, "from_", None) == item.get("from")
         assert event.timestamp == T0
     else:
         assert event.raw == item

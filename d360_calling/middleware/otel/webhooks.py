@@ -119,6 +119,8 @@ _EVENT_KINDS: Final = {
     "CallConnect": "connect",
     "CallStatus": "status",
     "CallTerminate": "terminate",
+    "CallRecordingAvailable": "recording",
+    "CallTranscriptionAvailable": "transcription",
     "PermissionReply": "permission_reply",
     "SettingsUpdate": "settings_update",
     "UnknownEvent": "unknown",
