@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from aiohttp import web
 
 from d360_calling.sandbox.engine import Engine
 from d360_calling.sandbox.errors import ApiError, JsonObject, invalid_parameter, unauthorized
 from d360_calling.sandbox.faults import HTML_503, Fault, FaultKind, FaultPlan
 from d360_calling.sandbox.fields import is_wa_id
+from d360_calling.sandbox.media_store import DOWNLOAD_PATH
 from d360_calling.sandbox.stats import Stats
 from d360_calling.sandbox.validation import call_operation, parse_call_action, parse_message
 from d360_calling.sandbox.validation_settings import parse_settings
@@ -36,16 +38,27 @@ OUTCOME_LENGTH = 160
 """Characters of an error's text the /phone page's log shows."""
 
 
-def _json(body: object) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+@attrs.frozen
+class Blob:
+    """An answer that is a file, not JSON (a media download)."""
+
+    data: bytes = attrs.field(repr=False)
+    content_type: str
+
+
+def _encoded(body: JsonObject | Blob) -> tuple[bytes, str]:
+    if isinstance(body, Blob):
+        return body.data, body.content_type
+    return json.dumps(body, separators=(",", ":")).encode(), "application/json"
 
 
 def _json_response(
-    status: int, body: object, headers: dict[str, str] | None = None
+    status: int, body: JsonObject | Blob, headers: dict[str, str] | None = None
 ) -> web.Response:
-    return web.Response(
-        status=status, body=_json(body), content_type="application/json", headers=headers
-    )
+    data, content_type = _encoded(body)
+    response = web.Response(status=status, body=data, headers=headers)
+    response.headers["Content-Type"] = content_type  # a MIME type with parameters, verbatim
+    return response
 
 
 class SandboxApp:
@@ -75,6 +88,8 @@ class SandboxApp:
         self.app.router.add_get("/calling/settings", self._get_settings)
         self.app.router.add_post("/calling/settings", self._update_settings)
         self.app.router.add_post("/messages", self._messages)
+        self.app.router.add_get(r"/{media_id:\d+}", self._media)
+        self.app.router.add_get(DOWNLOAD_PATH, self._download)
         if phone is not None:
             phone.add_routes(self.app)
 
@@ -123,6 +138,24 @@ class SandboxApp:
             lambda: self.engine.send_message(parse_message(self._require_json(body)), body),
         )
 
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        media_id = request.match_info["media_id"]
+        response = await self._serve(
+            request, "media.get", lambda: self.engine.media_lookup(media_id)
+        )
+        if response.status >= 400 and self._authenticated(request):
+            self.engine.media.throttle.count_error(self.engine.clock.now())
+        return response
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        query = {name: request.query.get(name, "") for name in ("mid", "ext", "hash")}
+
+        def run() -> Blob:
+            media = self.engine.media_download(query)
+            return Blob(media.data or b"", media.mime_type)
+
+        return await self._serve(request, "media.download", run)
+
     # -- the pipeline ---------------------------------------------------------------------
 
     @web.middleware
@@ -156,7 +189,7 @@ class SandboxApp:
         return body
 
     async def _serve(
-        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject | Blob]
     ) -> web.StreamResponse:
         """Answer the request, and tell the /phone page's log what came of it."""
         response = await self._answer(request, operation, run)
@@ -165,7 +198,7 @@ class SandboxApp:
         return response
 
     async def _answer(
-        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject | Blob]
     ) -> web.StreamResponse:
         """Count, maybe fault, authenticate, apply, answer (maybe corrupted)."""
         self.stats.requests[operation] += 1
@@ -190,14 +223,17 @@ class SandboxApp:
             if request.transport is not None:
                 self._stale.add(request.transport)
             return _json_response(status, body, headers)
-        return await self._corrupt(request, fault, status, _json(body))
+        return await self._corrupt(request, fault, status, *_encoded(body))
+
+    def _authenticated(self, request: web.Request) -> bool:
+        given = request.headers.get(API_KEY_HEADER, "")
+        return hmac.compare_digest(given.encode(), self.api_key.encode())
 
     def _apply(
-        self, request: web.Request, operation: str, run: Callable[[], JsonObject]
-    ) -> tuple[int, JsonObject, dict[str, str]]:
+        self, request: web.Request, operation: str, run: Callable[[], JsonObject | Blob]
+    ) -> tuple[int, JsonObject | Blob, dict[str, str]]:
         try:
-            given = request.headers.get(API_KEY_HEADER, "")
-            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            if not self._authenticated(request):
                 raise unauthorized()
             self.engine.expire()
             body = run()
@@ -225,7 +261,7 @@ class SandboxApp:
         return False
 
     async def _corrupt(
-        self, request: web.Request, fault: Fault, status: int, body: bytes
+        self, request: web.Request, fault: Fault, status: int, body: bytes, content_type: str
     ) -> web.StreamResponse:
         """The faults that mangle the answer to a request that was applied."""
         if fault.kind is FaultKind.RESET_AFTER:
@@ -239,7 +275,7 @@ class SandboxApp:
             nested = b"[" * fault.size + b"]" * fault.size
             return web.Response(status=200, body=nested, content_type="application/json")
         response = web.StreamResponse(status=status)
-        response.content_type = "application/json"
+        response.headers["Content-Type"] = content_type
         if fault.kind is FaultKind.TRUNCATED:
             response.content_length = len(body) + 64
             await response.prepare(request)

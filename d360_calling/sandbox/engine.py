@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.fields import is_wa_id
+from d360_calling.sandbox.media_store import MediaStore, StoredMedia
+from d360_calling.sandbox.recordings import Recordings
 from d360_calling.sandbox.records import Call, PermissionStatus, iso
 from d360_calling.sandbox.sdp import ANSWER_SDP
 from d360_calling.sandbox.state import CallingState
@@ -45,6 +47,15 @@ class Engine:
         self.deliverer = deliverer
         self.phone = phone
         self.voices = Voices()
+        self.media = MediaStore(state.limits)
+        self.recordings = Recordings(
+            clock=clock,
+            limits=state.limits,
+            store=self.media,
+            deliverer=deliverer,
+            phone=phone,
+            voices=self.voices,
+        )
         self.hub: PhoneHub | None = None
         """The /phone page's hub, told of every call change and message (`Sandbox(phone=True)`)."""
 
@@ -59,8 +70,11 @@ class Engine:
         return terminate_webhook(self.phone, call, self._name(call.wa_id))
 
     def expire(self) -> None:
-        """Time out unanswered calls past the ring timeout and queue their terminate webhooks."""
-        expired = self.state.expire(self.clock.now())
+        """Time out unanswered calls past the ring timeout and queue their terminate webhooks;
+        drop media past retention."""
+        now = self.clock.now()
+        self.media.purge(now)
+        expired = self.state.expire(now)
         for call in expired:
             self.voices.ended(call.id)
             self._changed(call)
@@ -79,7 +93,10 @@ class Engine:
             return {"messaging_product": "whatsapp", "calls": [{"id": call.id}]}
         if action.action in ("pre_accept", "accept"):
             self.voices.business_answered(call.id, action.sdp)
+        if action.action == "accept":
+            self.recordings.connected(call)
         if action.action in ("reject", "terminate"):
+            self.recordings.ended(call, self._name(call.wa_id))
             self.voices.ended(call.id)
             self.deliverer.enqueue(self._terminate(call))
         return {"messaging_product": "whatsapp", "success": True}
@@ -97,6 +114,22 @@ class Engine:
         """`POST /calling/settings`."""
         self.state.update_settings(calling)
         return {"success": True}
+
+    def media_lookup(self, media_id: str) -> JsonObject:
+        """`GET /{media-id}`: 429 while the error throttle blocks it (§11.2)."""
+        now = self.clock.now()
+        self.media.throttle.check(now)
+        return self.media.lookup(media_id, now)
+
+    def media_download(self, query: dict[str, str]) -> StoredMedia:
+        """`GET /whatsapp_business/attachments/?mid&ext&hash`: the media the URL names."""
+        return self.media.download(query, self.clock.now())
+
+    def recording_file(self, call_id: str) -> StoredMedia | None:
+        """The stored recording of `call_id` (for the /phone page), if it has one still."""
+        record = self.recordings.calls.get(call_id)
+        media = None if record is None else record.recording
+        return media if media is not None and media.data is not None else None
 
     def send_message(self, message: OutboundMessage, body: object = None) -> JsonObject:
         """`POST /messages` (`body`, the request's JSON, is what the /phone page shows)."""
@@ -172,6 +205,7 @@ class Engine:
             answer = await self.voices.answer(call_id, call.offer_sdp, tone_hz)
         now = self.clock.now()
         call = self.state.user_answers(call_id, now, answer)
+        self.recordings.connected(call)
         self._changed(call)
         await self.deliverer.enqueue(
             status_webhook(self.phone, call, "ACCEPTED", now),
@@ -193,6 +227,7 @@ class Engine:
         """The user ends a call (ringing or connected): terminate."""
         self.expire()
         call = self.state.user_hangs_up(call_id, self.clock.now())
+        self.recordings.ended(call, self._name(call.wa_id))
         self.voices.ended(call.id)
         self._changed(call)
         await self.deliverer.enqueue(self._terminate(call))

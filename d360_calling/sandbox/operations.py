@@ -18,6 +18,9 @@ OPERATIONS: Final[frozenset[str]] = frozenset(
         "settings.get",
         "settings.update",
         "messages.send",
+        "media.get",
+        "media.download",
     }
 )
-"""Every operation name that appears in `Sandbox.stats` and `FaultPlan.script`."""
+"""Every operation name that appears in `Sandbox.stats` and `FaultPlan.script`: "media.get" is
+`GET /{media-id}` (a recording's or transcript's URL), "media.download" the file itself."""

@@ -12,8 +12,8 @@ import contextlib
 import fractions
 import os
 import time
-from collections.abc import Callable
-from typing import Final, Literal
+from collections.abc import Callable, Iterator
+from typing import Final, Literal, Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -41,16 +41,65 @@ HEARD_LIMIT: Final = 60 * SAMPLE_RATE * 2
 """The keys a WhatsApp user can press."""
 
 
+class AudioTap(Protocol):
+    """Gets both sides of a call as they pass (a recording): 48 kHz mono int16 PCM."""
+
+    def said(self, pcm: bytes) -> None:
+        """What the user said, one 20 ms frame."""
+
+    def heard(self, pcm: bytes) -> None:
+        """What the user heard from the business, a piece as decoded."""
+
+
 class _UserTrack(MediaStreamTrack):
-    """What the user says: 20 ms frames from `source`, paced at real time."""
+    """What the user says: 20 ms frames from `source`, paced at real time; an announcement's
+    frames take the place of the user's while it plays."""
 
     kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
         self.source: Callable[[], bytes] = lambda: SILENCE
+        self.tap: AudioTap | None = None
+        self._announcement: Iterator[bytes] | None = None
+        self._after: tuple[asyncio.Future[None], AudioTap | None] | None = None
         self._start: float | None = None
         self._pts = 0
+
+    def announce(self, frames: Iterator[bytes], then: AudioTap | None) -> asyncio.Future[None]:
+        """Send `frames` in place of the user's voice; once the last went out, `then` taps."""
+        if self._after is not None:
+            self._after[0].cancel()
+        done = asyncio.get_running_loop().create_future()
+        self._announcement, self._after = frames, (done, then)
+        return done
+
+    def untap(self) -> None:
+        """No more tapping, now or after a playing announcement."""
+        self.tap = None
+        if self._after is not None:
+            self._after = (self._after[0], None)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._after is not None:
+            self._after[0].cancel()
+
+    def _next(self) -> bytes:
+        if self._announcement is not None:
+            pcm = next(self._announcement, None)
+            if pcm is not None:
+                return pcm
+            self._announcement = None
+            if self._after is not None:
+                done, self.tap = self._after
+                self._after = None
+                if not done.done():
+                    done.set_result(None)
+        pcm = self.source()
+        if self.tap is not None:
+            self.tap.said(pcm)
+        return pcm
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -60,7 +109,7 @@ class _UserTrack(MediaStreamTrack):
         else:
             await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - time.monotonic())
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self.source())
+        frame.planes[0].update(self._next())
         frame.sample_rate = SAMPLE_RATE
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         frame.pts = self._pts
@@ -77,6 +126,8 @@ class UserPeer:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._track = _UserTrack()
         self._heard = bytearray()
+        self._heard_announcement = bytearray()
+        """What the user still hears of an announcement, in place of the business."""
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closed = False
@@ -149,6 +200,22 @@ class UserPeer:
             self._track.source = lambda: SILENCE
         else:
             self._track.source = Tone(frequency_hz).next_frame
+
+    def announce(
+        self, frequency_hz: float, seconds: float, *, then: AudioTap | None = None
+    ) -> asyncio.Future[None]:
+        """Play a tone into both directions for `seconds`, as WhatsApp's consent announcement:
+        the business hears it in place of the user's voice, the user in place of the
+        business's. Done once its last frame went out (cancelled if the call ends first);
+        `then` taps both sides from there on."""
+        frames = round(seconds * SAMPLE_RATE / FRAME_SAMPLES)
+        outgoing, incoming = Tone(frequency_hz), Tone(frequency_hz)
+        self._heard_announcement = bytearray(b"".join(incoming.next_frame() for _ in range(frames)))
+        return self._track.announce((outgoing.next_frame() for _ in range(frames)), then)
+
+    def stop_tap(self) -> None:
+        """Stop giving both sides to the tap (the recording is over)."""
+        self._track.untap()
 
     async def press(self, digits: str, *, tone_ms: int = 500, gap_ms: int = 100) -> None:
         """Press keys (0-9, *, #) as RFC 4733 tones over our Opus; returns once they were sent.
@@ -240,8 +307,18 @@ class UserPeer:
                 if not isinstance(frame, AudioFrame):
                     continue
                 for piece in resampler.resample(frame):
-                    self._heard += bytes(piece.planes[0])[: piece.samples * 2]
+                    self._hear(bytes(piece.planes[0])[: piece.samples * 2])
                 if len(self._heard) > HEARD_LIMIT:
                     del self._heard[: len(self._heard) - HEARD_LIMIT]
         except MediaStreamError:
             return
+
+    def _hear(self, pcm: bytes) -> None:
+        """Keep what the business said, or the announcement playing in its place."""
+        if self._heard_announcement:
+            announced = self._heard_announcement[: len(pcm)]
+            del self._heard_announcement[: len(pcm)]
+            pcm = bytes(announced) + pcm[len(announced) :]
+        elif self._track.tap is not None:
+            self._track.tap.heard(pcm)
+        self._heard += pcm

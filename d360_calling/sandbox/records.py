@@ -59,6 +59,15 @@ class PermissionStatus(enum.StrEnum):
     PERMANENT = "permanent"
 
 
+@attrs.frozen
+class MediaOption:
+    """A `recording` or `transcription` asked for with status ENABLED (API reference, §11.1)."""
+
+    purpose: str
+    language: str
+    """The `announcement_language`."""
+
+
 @attrs.define
 class Call:
     """One call and everything its webhooks echo."""
@@ -75,6 +84,15 @@ class Call:
     deeplink_payload: str | None = None
     start_time: float | None = None
     end_time: float | None = None
+    recording: MediaOption | None = None
+    """Asked on connect (business-initiated) or accept (user-initiated); None: not recorded."""
+    transcription: MediaOption | None = None
+
+    @property
+    def announced(self) -> MediaOption | None:
+        """What the consent announcement says: the recording's option wins over the
+        transcription's (§11.1); None when neither was asked."""
+        return self.recording or self.transcription
 
     @property
     def active(self) -> bool:

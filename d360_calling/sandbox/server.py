@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self
 
@@ -17,7 +17,9 @@ from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.faults import FaultPlan
 from d360_calling.sandbox.fields import is_wa_id
 from d360_calling.sandbox.limits import Limits
-from d360_calling.sandbox.phone.hub import PhoneHub, check_phone_host
+from d360_calling.sandbox.phone.hub import PhoneHub
+from d360_calling.sandbox.phone.trust import check_phone_host
+from d360_calling.sandbox.recordings import CallRecording
 from d360_calling.sandbox.records import Call, PermissionStatus
 from d360_calling.sandbox.sdp import OFFER_SDP
 from d360_calling.sandbox.state import CallingState
@@ -97,6 +99,7 @@ class Sandbox:
         if phone:
             self._hub = PhoneHub(self._engine, wa_id=phone_user, host=host)
             self._engine.hub = self._hub
+            self._engine.recordings.listener = self._hub
             self._deliverer.on_posted = self._hub.webhook_posted
         self._app = SandboxApp(
             self._engine, api_key=api_key, faults=self.faults, stats=self.stats, phone=self._hub
@@ -139,6 +142,7 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner, self._bound_port = None, None
+        await self._engine.recordings.close()
         await self._deliverer.close()
         await self._engine.voices.close()
 
@@ -197,8 +201,40 @@ class Sandbox:
         return self._state.settings_view(include_sip_credentials=True)
 
     async def webhooks_idle(self) -> None:
-        """Wait until every queued webhook was delivered."""
+        """Wait until every queued webhook was delivered, the recording webhooks of the calls
+        that ended included."""
+        await self._engine.recordings.idle()
         await self._deliverer.idle()
+
+    # -- recordings and transcripts -------------------------------------------------------
+
+    @property
+    def recordings(self) -> Mapping[str, CallRecording]:
+        """By call id, the calls that asked for recording or transcription (read-only): their
+        `state`, `seconds`, `recording` and `transcript` (`StoredMedia`: `id`, `sha256`,
+        `data`, ...), `audio` and `document`."""
+        return MappingProxyType(self._engine.recordings.calls)
+
+    def media_of(self, call_id: str) -> CallRecording:
+        """The recording record of `call_id`; KeyError for a call that asked for none."""
+        try:
+            return self._engine.recordings.calls[call_id]
+        except KeyError:
+            raise KeyError(
+                f"{call_id} asked for no recording or transcription (on connect or accept)"
+            ) from None
+
+    def script_transcript(
+        self, call_id: str, lines: Iterable[tuple[str, str]], *, language: str = "en"
+    ) -> None:
+        """What the transcript of `call_id` says (the sandbox does no speech recognition):
+        (speaker, text) lines, speaker "Business" or "Customer", spread over the recording.
+
+        Call it before the call ends: RuntimeError once its transcript was made. ValueError
+        for an unknown call or another speaker. Without a script the transcript is empty.
+        """
+        call = self._state.calls.get(call_id)
+        self._engine.recordings.script(call, call_id, lines, language)
 
     # -- the user's side ------------------------------------------------------------------
 

@@ -222,7 +222,9 @@ class CallingState:
         """Run one checked call action; raises the API's error when the rules forbid it."""
         self._require_calling()
         if action.action == "connect":
-            return self._connect(action.to, action.sdp, action.biz_opaque_callback_data, now)
+            call = self._connect(action.to, action.sdp, action.biz_opaque_callback_data, now)
+            call.recording, call.transcription = action.recording, action.transcription
+            return call
         call = self._transition(action.action, action.call_id)
         if action.action == "pre_accept":
             call.state, call.answer_sdp = CallState.PRE_ACCEPTED, action.sdp
@@ -231,6 +233,7 @@ class CallingState:
                 raise invalid_parameter("session.sdp: accept SDP differs from the pre_accept SDP")
             call.answer_sdp = action.sdp
             call.biz_opaque_callback_data = action.biz_opaque_callback_data
+            call.recording, call.transcription = action.recording, action.transcription
             self._connected(call, now)
         elif action.action == "reject":
             call.end(CallState.REJECTED, now)

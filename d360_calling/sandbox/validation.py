@@ -24,6 +24,7 @@ from d360_calling.sandbox.fields import (
     require_whatsapp,
 )
 from d360_calling.sandbox.operations import CALL_ACTIONS, INVALID_CALL_ACTION
+from d360_calling.sandbox.records import MediaOption
 from d360_calling.sandbox.sdp_rules import refusal_reason
 
 MAX_OPAQUE_DATA = 512
@@ -55,6 +56,9 @@ class CallAction:
     sdp: str = ""
     """The session's SDP; empty for reject and terminate."""
     biz_opaque_callback_data: str | None = None
+    recording: MediaOption | None = None
+    """Set when `recording.status` is ENABLED (connect and accept only)."""
+    transcription: MediaOption | None = None
 
 
 @attrs.frozen
@@ -99,17 +103,20 @@ def parse_call_action(raw: object) -> CallAction:
         if action not in ("connect", "accept"):
             raise invalid_parameter(f"biz_opaque_callback_data: not allowed for {action}")
         opaque = require_string(opaque, "biz_opaque_callback_data", max_length=MAX_OPAQUE_DATA)
+    options: dict[str, MediaOption | None] = {}
     for key in ("recording", "transcription"):
         if key in body:
             if action not in ("connect", "accept"):
                 raise invalid_parameter(f"{key}: not allowed for {action}")
-            _media_option(body[key], key)
+            options[key] = _media_option(body[key], key)
     return CallAction(
         action,
         call_id=call_id,
         to=to,
         sdp=sdp,
         biz_opaque_callback_data=opaque,
+        recording=options.get("recording"),
+        transcription=options.get("transcription"),
     )
 
 
@@ -142,12 +149,15 @@ def _session(raw: object, action: str) -> str:
     return sdp
 
 
-def _media_option(raw: object, path: str) -> None:
+def _media_option(raw: object, path: str) -> MediaOption | None:
+    """A checked `recording`/`transcription` object; None when its status is DISABLED."""
     option = require_object(raw, path)
     only_fields(option, path, ("status", "purpose", "announcement_language"))
-    if require_choice(option.get("status"), f"{path}.status", ENABLED_DISABLED) == "ENABLED":
-        require_string(option.get("purpose"), f"{path}.purpose", max_length=250)
-        require_string(option.get("announcement_language"), f"{path}.announcement_language")
+    if require_choice(option.get("status"), f"{path}.status", ENABLED_DISABLED) != "ENABLED":
+        return None
+    purpose = require_string(option.get("purpose"), f"{path}.purpose", max_length=250)
+    language = option.get("announcement_language")
+    return MediaOption(purpose, require_string(language, f"{path}.announcement_language"))
 
 
 def parse_message(raw: object) -> OutboundMessage:

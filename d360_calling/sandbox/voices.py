@@ -57,6 +57,10 @@ class Voices:
         except KeyError:
             raise KeyError(f"{call_id} has no user audio: ring or answer with media=True") from None
 
+    def find(self, call_id: str) -> UserPeer | None:
+        """The user's peer on `call_id`, or None for a call without media."""
+        return self._peers.get(call_id)
+
     def business_answered(self, call_id: str, sdp: str) -> None:
         """The bot's pre_accept/accept SDP reaches the user's peer (once per call)."""
         peer = self._peers.get(call_id)

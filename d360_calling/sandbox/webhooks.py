@@ -132,6 +132,25 @@ def terminate_webhook(phone: BusinessPhone, call: Call, name: str) -> JsonObject
     return _envelope(phone, "calls", {"contacts": _contacts(name, call.wa_id), "calls": [entry]})
 
 
+def media_webhook(
+    phone: BusinessPhone, call: Call, name: str, now: float, *, event: str, media: JsonObject
+) -> JsonObject:
+    """`calls` `call_recording_available` (`media` is the audio's reference) or
+    `call_transcription_available` (the transcript document's), §11.1: `from` is the user."""
+    entry: JsonObject = {
+        "id": call.id,
+        "event": event,
+        "from": call.wa_id,
+        "to": phone.display_phone_number,
+        "timestamp": _ts(now),
+    }
+    if event == "call_recording_available":
+        entry["call_recording"] = {"type": "audio", "audio": media}
+    else:
+        entry["call_transcript"] = {"document": media}
+    return _envelope(phone, "calls", {"contacts": _contacts(name, call.wa_id), "calls": [entry]})
+
+
 def permission_reply_webhook(
     phone: BusinessPhone,
     wa_id: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from d360_calling.sandbox.media_store import StoredMedia
 from d360_calling.sandbox.state import CallingState
 from d360_calling.sandbox.webhooks import BusinessPhone
 
@@ -56,6 +57,10 @@ class PhoneEngine(Protocol):
 
     async def user_hangs_up(self, call_id: str) -> None:
         """The user ends a ringing or connected call."""
+        ...
+
+    def recording_file(self, call_id: str) -> StoredMedia | None:
+        """The stored recording of `call_id`, if it has one still."""
         ...
 
     async def user_answers_permission(self, wa_id: str, *, accept: bool, permanent: bool) -> None:

@@ -19,6 +19,10 @@ sandbox → page
         incoming call or its answer on an outgoing one, loopback candidates only
     {"type": "message", "message_id", "kind", "text", "button"}   the business sent a message
     {"type": "log", "time", "direction", "operation", "status"}   a webhook or an API request
+    {"type": "announcement", "call_id", "purpose", "seconds"}
+        the call is being recorded (or transcribed): the consent announcement plays now
+    {"type": "recording", "call_id", "url", "seconds"}  the call's recording, served to the
+        page only (`files.RecordingLinks`)
     {"type": "error", "message"}                       a request of this page failed
 """
 
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -39,10 +42,16 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.phone.engine_port import PhoneEngine
+from d360_calling.sandbox.phone.files import RecordingLinks
 from d360_calling.sandbox.phone.relay import (
     has_candidate,
     loopback_only,
     relay_from_page,
+)
+from d360_calling.sandbox.phone.trust import (
+    HEADERS,
+    LOOPBACK_HOSTS,
+    loopback_peer,
 )
 from d360_calling.sandbox.records import Call, CallState, Direction
 from d360_calling.sandbox.validation import OutboundMessage
@@ -57,50 +66,12 @@ ASSETS: Final = {
 }
 """What GET /phone and /phone/{name} serve, from this package."""
 
-HEADERS: Final = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-}
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 HISTORY: Final = 200
 """Log entries and messages kept for a page that opens later."""
 MAX_FRAME: Final = 256 * 1024
 TICK: Final = 0.5
 """Seconds between expiry checks while a page is open, so its unanswered calls time out as on
 a phone (otherwise the sandbox checks only when a request or `clock.advance` comes)."""
-
-
-def check_phone_host(host: str) -> None:
-    """Refuse to serve the page on an address other machines reach: it answers as a user."""
-    if host != "localhost" and not _loopback_address(host):
-        raise ValueError(
-            "the /phone page places and answers calls as a WhatsApp user for whoever reaches "
-            f"it, so it is served only on loopback (127.0.0.1, ::1 or localhost), not {host!r}"
-        )
-
-
-def _loopback_address(text: str) -> bool:
-    """Whether `text` is an IP address of this machine only (IPv4-mapped IPv6 included)."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def _loopback_peer(request: web.Request) -> bool:
-    """Whether the request's socket comes from this machine (its address, not its headers)."""
-    transport = request.transport
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    return isinstance(peer, tuple) and bool(peer) and _loopback_address(str(peer[0]))
 
 
 def _duration(call: Call) -> int | None:
@@ -147,6 +118,9 @@ class PhoneHub:
         self._allowed_hosts = LOOPBACK_HOSTS | {host}
         self._pages: dict[web.WebSocketResponse, asyncio.Queue[JsonObject | None]] = {}
         self._calls: set[str] = set()
+        self._past: deque[str] = deque(maxlen=HISTORY)
+        """Calls of this phone that ended, whose recordings it is still shown."""
+        self._links = RecordingLinks(engine, self._allowed_hosts)
         self._sdp_sent: set[str] = set()
         self._history: deque[JsonObject] = deque(maxlen=HISTORY)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -157,6 +131,7 @@ class PhoneHub:
         """GET /phone (the page), /phone/ws (its WebSocket), /phone/phone.css and .js."""
         app.router.add_get("/phone", self._asset)
         app.router.add_get("/phone/ws", self._socket)
+        self._links.add_route(app)
         app.router.add_get("/phone/{name}", self._asset)
 
     def start(self) -> None:
@@ -209,6 +184,20 @@ class PhoneHub:
         if not call.active:
             self._calls.discard(call.id)
             self._sdp_sent.discard(call.id)
+            self._past.append(call.id)
+
+    def announcement(self, call_id: str, purpose: str, seconds: float) -> None:
+        """A call of this phone is being recorded: its consent announcement plays."""
+        if call_id in self._calls:
+            message = {"type": "announcement", "call_id": call_id, "purpose": purpose}
+            self._publish({**message, "seconds": seconds})
+
+    def recording_ready(self, call_id: str, seconds: float) -> None:
+        """The recording of a call of this phone can be played: the page gets its link."""
+        if call_id in self._calls or call_id in self._past:
+            url = self._links.link(call_id)
+            message = {"type": "recording", "call_id": call_id, "url": url}
+            self._publish({**message, "seconds": round(seconds, 1)}, keep=True)
 
     def message_sent(self, message_id: str, message: OutboundMessage, body: object) -> None:
         """The business sent `message`; the page shows those to its user."""
@@ -255,7 +244,7 @@ class PhoneHub:
         name (Host)."""
         origin = request.headers.get("Origin")
         return (
-            _loopback_peer(request)
+            loopback_peer(request)
             and origin == f"{request.scheme}://{request.host}"
             and request.url.host in self._allowed_hosts
         )

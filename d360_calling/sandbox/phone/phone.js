@@ -12,6 +12,7 @@ const KEYS = "0123456789*#";
 // shorter than asked beside Opus (it counts 8 kHz ticks in 48 kHz time), still one key each.
 const TONE_MS = 500;
 const GAP_MS = 100;
+const ANNOUNCEMENT_HZ = 1200; // the sandbox's consent announcement, played here for you too
 
 const $ = (id) => document.getElementById(id);
 const view = {
@@ -19,14 +20,16 @@ const view = {
   call: $("call"), answer: $("answer"), decline: $("decline"), hangup: $("hangup"),
   level: $("level"), heard: $("heard"), remote: $("remote"),
   messages: $("messages"), noMessages: $("no-messages"), log: $("log").tBodies[0],
-  keypad: $("keypad"), pressed: $("pressed"),
+  keypad: $("keypad"), pressed: $("pressed"), recorded: $("recorded"),
+  recordings: $("recordings"),
   keys: Array.from(document.querySelectorAll("#keypad button[data-key]")),
 };
 const KEYPAD_HINT = view.pressed.textContent.replace(/\s+/g, " ");
 
 // What a test (or a curious developer in the console) can read.
 const stats = { state: "idle", callId: null, heardHz: null, level: 0, connection: "new",
-  socket: "connecting", errors: [], keypad: false, pressed: "" };
+  socket: "connecting", errors: [], keypad: false, pressed: "", announcement: null,
+  announced: [], recordings: [] };
 window.phoneStats = stats;
 
 const phone = {
@@ -76,6 +79,8 @@ function receive(message) {
     case "hello": // first on every (re)connection, then the recent log and messages again
       view.log.replaceChildren();
       view.messages.replaceChildren();
+      view.recordings.replaceChildren();
+      stats.recordings = [];
       view.noMessages.hidden = false;
       view.who.textContent = `You are WhatsApp user +${message.wa_id} (${message.name}). ` +
         `The business is +${message.business}.`;
@@ -83,6 +88,8 @@ function receive(message) {
     case "call": onCall(message); break;
     case "message": onMessage(message); break;
     case "log": onLog(message); break;
+    case "announcement": onAnnouncement(message); break;
+    case "recording": onRecording(message); break;
     case "error": // a request of this page failed; if it set up a call, the call is off
       if (SETTING_UP.has(stats.state)) {
         fail(new Error(message.message));
@@ -211,6 +218,8 @@ function inCall() {
 
 function endCall(text) {
   closeMedia();
+  view.recorded.hidden = true;
+  stats.announcement = null;
   phone.callId = null;
   phone.placing = false;
   phone.offered = false;
@@ -316,6 +325,52 @@ function measure() {
   view.level.value = Math.min(1, rms * 4);
   view.level.textContent = audible ? "sound" : "silence";
   view.heard.textContent = audible ? `sound, loudest near ${Math.round(hz)} Hz` : "silence";
+}
+
+// -- recording: the consent announcement, then a link to the file once the call ended -------
+
+function onAnnouncement(message) {
+  if (message.call_id !== phone.callId) return;
+  const text = `This call is being recorded: ${message.purpose}`;
+  stats.announcement = message.purpose;
+  stats.announced.push(message.purpose);
+  view.state.textContent = text;
+  view.recorded.textContent = `Recorded: ${message.purpose}`;
+  view.recorded.hidden = false;
+  beep(message.seconds);
+  setTimeout(() => {
+    if (stats.announcement === message.purpose) stats.announcement = null;
+    if (phone.callId === message.call_id && stats.state === "in-call") inCall();
+  }, message.seconds * 1000);
+}
+
+function beep(seconds) {
+  if (!phone.audio) return;
+  const { context } = phone.audio;
+  const tone = context.createOscillator();
+  const gain = context.createGain();
+  tone.frequency.value = ANNOUNCEMENT_HZ;
+  gain.gain.value = 0.1;
+  tone.connect(gain).connect(context.destination);
+  tone.start();
+  tone.stop(context.currentTime + seconds);
+}
+
+function onRecording(message) {
+  stats.recordings.push(message.url);
+  const item = document.createElement("li");
+  item.dataset.callId = message.call_id;
+  const link = document.createElement("a");
+  link.href = message.url;
+  link.download = "call-recording.ogg";
+  link.textContent = `Recording of your call (${message.seconds} s, OGG/Opus)`;
+  const player = document.createElement("audio");
+  player.controls = true;
+  player.preload = "metadata";
+  player.src = message.url;
+  item.append(link, player);
+  view.recordings.prepend(item);
+  while (view.recordings.children.length > 5) view.recordings.lastElementChild.remove();
 }
 
 function closeMedia() {
