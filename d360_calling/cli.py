@@ -1,7 +1,9 @@
-"""`python -m d360_calling`: the demo, the standalone sandbox, and commands for a real account.
+"""`python -m d360_calling`: the demo, the standalone sandbox, the phone, and commands for a
+real account.
 
-Commands against the API read the key from `$D360_API_KEY`; output is human text by default
-and JSON with `--json`. Errors print one line to stderr and exit 1.
+Commands against the API take the key from `--api-key` or `$D360_API_KEY` and print labelled
+lines for people, or JSON with `--json` (errors too: `{"error": {...}}` on stderr). The global
+options work before or after the command. Exit codes: 0 done, 1 failed, 2 misused.
 """
 
 from __future__ import annotations
@@ -9,95 +11,218 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
+import inspect
 import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from .client import Client
+import attrs
+
+from . import validation
+from .cli_format import call_lines, error_object, message_lines, permissions_lines
+from .cli_parser import build_parser, expand_shorthand
+from .cli_settings import settings_lines
+from .client import API_KEY_ENV, Client
 from .errors import D360Error
 from .models.calls import SessionDescription
 from .models.converter import converter
-from .models.settings import CallIconVisibility, CallingSettings
-from .session import DEFAULT_BASE_URL
+from .models.settings import CallingSettings
+
+__all__ = ["build_parser", "main"]
+
+NO_KEY = f"no API key: pass --api-key or set {API_KEY_ENV}"
+
+Command = Callable[[Client], Awaitable[Any]]
+Show = Callable[[Any], list[str]]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line; one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="python -m d360_calling", description=__doc__)
-    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="API base URL")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    commands = parser.add_subparsers(dest="command", required=True)
+@attrs.frozen
+class Job:
+    """What a command sends (`run`) and how its answer reads (`show`)."""
 
-    demo = commands.add_parser("demo", help="walk a whole call story against the sandbox")
-    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+    run: Command
+    show: Show
 
-    sandbox = commands.add_parser("sandbox", help="serve the emulated Calling API")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8360)
-    sandbox.add_argument("--api-key", default="sandbox-key")
-    sandbox.add_argument("--webhook-url")
-    sandbox.add_argument("--webhook-secret")
-    sandbox.add_argument("--faults", help='e.g. "429:0.05,503:0.05,latency=200ms:0.1"')
-    sandbox.add_argument(
-        "--phone", action="store_true", help="serve /phone: be the WhatsApp user in a browser"
-    )
 
-    settings = commands.add_parser("settings", help="read or change calling settings")
-    settings_commands = settings.add_subparsers(dest="action", required=True)
-    get = settings_commands.add_parser("get")
-    get.add_argument("--sip-credentials", action="store_true")
-    put = settings_commands.add_parser("set")
-    put.add_argument("--status", choices=["ENABLED", "DISABLED"])
-    put.add_argument("--call-icon-visibility", choices=[v.value for v in CallIconVisibility])
-    put.add_argument("--callback-permission-status", choices=["ENABLED", "DISABLED"])
-    put.add_argument("--from-json", type=Path, help="a file with the `calling` object")
+class CliFailure(Exception):
+    """A failure of the command line itself (a file it cannot read), reported like an SDK error."""
 
-    permissions = commands.add_parser(
-        "permissions", help="a user's call permission: `permissions WA_ID` or `request WA_ID`"
-    )
-    permissions.add_argument("words", nargs="+", metavar="[request] WA_ID")
-    permissions.add_argument("--body", help="text of the permission request")
-
-    button = commands.add_parser("send-call-button", help="send a Call on WhatsApp button")
-    button.add_argument("wa_id")
-    button.add_argument("--body", required=True, help="the message text")
-    button.add_argument("--display-text", help="the button's label (at most 20 characters)")
-    button.add_argument("--ttl-minutes", type=int, help="1-43200; default 7 days")
-    button.add_argument("--payload", help="echoed back as cta_payload on the call")
-
-    call = commands.add_parser("call", help="call actions")
-    call_commands = call.add_subparsers(dest="action", required=True)
-    for name in ("pre-accept", "accept"):
-        answer = call_commands.add_parser(name)
-        answer.add_argument("call_id")
-        answer.add_argument("--sdp-file", type=Path, required=True, help="the SDP answer")
-    for name in ("reject", "terminate"):
-        call_commands.add_parser(name).add_argument("call_id")
-    connect = call_commands.add_parser("connect")
-    connect.add_argument("wa_id")
-    connect.add_argument("--sdp-file", type=Path, required=True, help="the SDP offer")
-    connect.add_argument("--callback-data")
-    return parser
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code says whether it did what it should."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(json_errors=_wants_json(words)).parse_args(expand_shorthand(words))
     if args.command == "demo":
         from .demo import run_demo
 
         return asyncio.run(run_demo(quiet=args.quiet))
     if args.command == "sandbox":
         return _serve_sandbox(args)
+    if args.command == "phone":
+        return _serve_phone(args)
+    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
     try:
-        result = asyncio.run(_with_client(args.base_url, _api_command(args)))
-    except D360Error as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    _print(converter.unstructure(result), as_json=args.json)
-    return 0
+        job = _job(args)  # usage errors first: they need no key
+        if not key:
+            raise CliFailure("MissingAPIKey", NO_KEY)
+        result = asyncio.run(_with_client(key, args.base_url, job.run))
+    except (D360Error, CliFailure) as error:
+        return _fail(error, as_json=args.json, secret=key)
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        print(json.dumps(converter.unstructure(result), indent=2, sort_keys=True))
+    else:
+        print("\n".join(job.show(result)))
+    return 0 if getattr(result, "success", True) is not False else 1
+
+
+def _wants_json(words: Sequence[str]) -> bool:
+    """Whether `--json` is among the options, so that even a usage error answers in JSON."""
+    end = words.index("--") if "--" in words else len(words)
+    return "--json" in words[:end]
+
+
+def _fail(error: D360Error | CliFailure, *, as_json: bool, secret: str | None = None) -> int:
+    """Report `error` on stderr (one line, or JSON) and give exit code 1; never the key."""
+    kind = error.kind if isinstance(error, CliFailure) else None
+    text = json.dumps(error_object(error, kind)) if as_json else f"error: {error}"
+    if secret and len(secret) >= 6:
+        text = text.replace(secret, "***")
+    print(text, file=sys.stderr)
+    return 1
+
+
+async def _with_client(key: str, base_url: str, command: Command) -> Any:
+    async with Client(key, base_url=base_url) as client:
+        return await command(client)
+
+
+def _job(args: argparse.Namespace) -> Job:
+    if args.command == "permissions":
+        return _permissions_job(args)
+    if args.command == "send-call-button":
+        return Job(
+            lambda client: client.messages.send_call_button(
+                args.wa_id,
+                args.body,
+                display_text=args.display_text,
+                ttl_minutes=args.ttl_minutes,
+                payload=args.payload,
+            ),
+            lambda result: message_lines(result, "Message sent"),
+        )
+    if args.command == "settings":
+        return _settings_job(args)
+    return _call_job(args)
+
+
+def _usage_error(args: argparse.Namespace, message: str) -> NoReturn:
+    """Refuse the command line as argparse does (usage, message, exit 2), by its sub-parser."""
+    parser: argparse.ArgumentParser = args.parser
+    parser.error(message)
+
+
+def _permissions_job(args: argparse.Namespace) -> Job:
+    example = "permissions request" if args.action == "request" else "permissions"
+    if args.wa_id is None:
+        _usage_error(args, f"missing the user's number (WA_ID), e.g. {example} 14155550123")
+    if args.action == "request":
+        return Job(
+            lambda client: client.permissions.request(args.wa_id, args.body),
+            lambda result: message_lines(result, "Permission request sent"),
+        )
+    return Job(
+        lambda client: client.permissions.get(args.wa_id),
+        lambda result: permissions_lines(
+            result, validation.wa_id(args.wa_id), now=datetime.now(UTC)
+        ),
+    )
+
+
+_SETTINGS_FLAGS = (
+    "--status ENABLED|DISABLED, --call-icon-visibility DEFAULT|DISABLE_ALL, "
+    "--callback-permission-status ENABLED|DISABLED or --from-json FILE"
+)
+
+
+def _settings_job(args: argparse.Namespace) -> Job:
+    if args.action == "get":
+        return Job(
+            lambda client: client.settings.get(include_sip_credentials=args.sip_credentials),
+            settings_lines,
+        )
+    settings = _settings_from(args)
+    if settings is None:
+        _usage_error(args, f"nothing to change: pass at least one of {_SETTINGS_FLAGS}")
+    return Job(
+        lambda client: client.settings.update(settings),
+        lambda result: ["Settings updated" if result.success else "Settings not updated"],
+    )
+
+
+def _settings_from(args: argparse.Namespace) -> CallingSettings | None:
+    if args.from_json is not None:
+        try:
+            raw = json.loads(args.from_json.read_text())
+            return converter.structure(raw.get("calling", raw), CallingSettings)
+        except OSError as error:
+            raise CliFailure(
+                "FileError", f"cannot read {args.from_json}: {error.strerror}"
+            ) from None
+        except D360Error:
+            raise
+        except Exception as error:  # JSON or shape errors, as cattrs groups them
+            raise CliFailure(
+                "FileError", f"{args.from_json} is not a `calling` settings object: {error}"
+            ) from None
+    fields = {
+        "status": args.status,
+        "call_icon_visibility": args.call_icon_visibility,
+        "callback_permission_status": args.callback_permission_status,
+    }
+    given = {key: value for key, value in fields.items() if value is not None}
+    return converter.structure(given, CallingSettings) if given else None
+
+
+def _call_job(args: argparse.Namespace) -> Job:
+    target = args.wa_id if args.action == "connect" else args.call_id
+
+    def show(result: Any) -> list[str]:
+        return call_lines(args.action, result, target)
+
+    if args.action == "connect":
+        offer = SessionDescription.offer(_read_sdp(args.sdp_file))
+        return Job(
+            lambda client: client.calls.connect(
+                args.wa_id, offer, biz_opaque_callback_data=args.callback_data
+            ),
+            show,
+        )
+    if args.action in ("pre-accept", "accept"):
+        answer = SessionDescription.answer(_read_sdp(args.sdp_file))
+        if args.action == "accept":
+            return Job(lambda client: client.calls.accept(args.call_id, answer), show)
+        return Job(lambda client: client.calls.pre_accept(args.call_id, answer), show)
+    if args.action == "reject":
+        return Job(lambda client: client.calls.reject(args.call_id), show)
+    return Job(lambda client: client.calls.terminate(args.call_id), show)
+
+
+def _read_sdp(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise CliFailure("FileError", f"cannot read {path}: {error.strerror}") from None
 
 
 def _serve_sandbox(args: argparse.Namespace) -> int:
@@ -119,7 +244,7 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
                 run_standalone(
                     host=args.host,
                     port=args.port,
-                    api_key=args.api_key,
+                    api_key=args.api_key or "sandbox-key",
                     webhook_url=args.webhook_url,
                     webhook_secret=args.webhook_secret,
                     faults_spec=args.faults,
@@ -133,91 +258,20 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-Command = Callable[[Client], Awaitable[Any]]
-
-
-async def _with_client(base_url: str, command: Command) -> Any:
-    async with Client(base_url=base_url) as client:
-        return await command(client)
-
-
-def _api_command(args: argparse.Namespace) -> Command:
-    if args.command == "permissions":
-        return _permissions_command(args)
-    if args.command == "send-call-button":
-        return lambda client: client.messages.send_call_button(
-            args.wa_id,
-            args.body,
-            display_text=args.display_text,
-            ttl_minutes=args.ttl_minutes,
-            payload=args.payload,
-        )
-    if args.command == "settings" and args.action == "get":
-        return lambda client: client.settings.get(include_sip_credentials=args.sip_credentials)
-    if args.command == "settings":
-        settings = _settings_from(args)
-        return lambda client: client.settings.update(settings)
-    return _call_command(args)
-
-
-def _permissions_command(args: argparse.Namespace) -> Command:
-    match args.words:
-        case [wa_id]:
-            return lambda client: client.permissions.get(wa_id)
-        case ["request", wa_id]:
-            return lambda client: client.permissions.request(wa_id, args.body)
-    raise SystemExit("usage: permissions WA_ID | permissions request WA_ID [--body TEXT]")
-
-
-def _call_command(args: argparse.Namespace) -> Command:
-    if args.action == "connect":
-        offer = SessionDescription.offer(_read_sdp(args.sdp_file))
-        return lambda client: client.calls.connect(
-            args.wa_id, offer, biz_opaque_callback_data=args.callback_data
-        )
-    if args.action in ("pre-accept", "accept"):
-        answer = SessionDescription.answer(_read_sdp(args.sdp_file))
-        if args.action == "accept":
-            return lambda client: client.calls.accept(args.call_id, answer)
-        return lambda client: client.calls.pre_accept(args.call_id, answer)
-    if args.action == "reject":
-        return lambda client: client.calls.reject(args.call_id)
-    return lambda client: client.calls.terminate(args.call_id)
-
-
-def _read_sdp(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as error:
-        raise SystemExit(f"error: cannot read {path}: {error.strerror}") from None
-
-
-def _settings_from(args: argparse.Namespace) -> CallingSettings:
-    if args.from_json is not None:
-        raw = json.loads(args.from_json.read_text())
-        return converter.structure(raw.get("calling", raw), CallingSettings)
-    fields = {
-        "status": args.status,
-        "call_icon_visibility": args.call_icon_visibility,
-        "callback_permission_status": args.callback_permission_status,
+def _serve_phone(args: argparse.Namespace) -> int:
+    """The sandbox with /phone and a built-in voice bot (`phone_bot.serve_phone`), imported
+    only here: it needs the `[media]` extra."""
+    serve_phone: Callable[..., Coroutine[Any, Any, int]] = importlib.import_module(
+        "d360_calling.phone_bot"
+    ).serve_phone
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "open_browser": args.open,
+        "out": sys.stdout,
     }
-    return converter.structure({k: v for k, v in fields.items() if v}, CallingSettings)
-
-
-def _print(payload: Any, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(payload, indent=2, sort_keys=True))
-        return
-    for line in _lines(payload):
-        print(line)
-
-
-def _lines(payload: Any, prefix: str = "") -> list[str]:
-    """Flatten nested data into `path: value` lines for people."""
-    if isinstance(payload, dict):
-        return [line for key, value in payload.items() for line in _lines(value, f"{prefix}{key}.")]
-    if isinstance(payload, list):
-        return [
-            line for index, item in enumerate(payload) for line in _lines(item, f"{prefix}{index}.")
-        ]
-    return [f"{prefix.rstrip('.')}: {payload}"]
+    if args.bot_port and "bot_port" in inspect.signature(serve_phone).parameters:
+        options["bot_port"] = args.bot_port
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(serve_phone(**options))
+    return 0
