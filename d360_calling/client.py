@@ -82,6 +82,7 @@ class Client(AsyncClosing):
             validation.integer("connection_limit", connection_limit, 1, 1_000_000)
         check_options(
             {
+                "timeout": timeout,
                 "retry": retry,
                 "rate_limit": rate_limit,
                 "middlewares": middlewares,

@@ -100,7 +100,7 @@ def _typed_problem(text: str) -> str | None:
         return "parentheses do not match"
     if not any(c in _DIGITS for c in text):
         return "no digits"
-    if text[0] not in _DIGITS and text[0] != "(" or text[-1] not in _DIGITS:
+    if (text[0] not in _DIGITS and text[0] != "(") or text[-1] not in _DIGITS:
         return "separators go between digits"
     return None
 
@@ -209,11 +209,22 @@ def base_url(value: object) -> str:
 
 def positive(field: str, value: object, *, allow_zero: bool = False) -> float:
     """A finite number above zero (or at least zero); bools are refused."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(field, f"must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
+    return _number(field, value, allow_zero, "number")
+
+
+def seconds(field: str, value: object, *, allow_zero: bool = False) -> float:
+    """A timeout or duration: a finite number of seconds above zero (or at least zero). A
+    string such as `"5"` is refused naming the field, not compared until a `TypeError`."""
+    return _number(field, value, allow_zero, "number of seconds")
+
+
+def _number(field: str, value: object, allow_zero: bool, kind: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        shown = f"{type(value).__name__} {_shown(value)}"
+        raise ValidationError(field, f"must be a {kind}, got {shown}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = "at least 0" if allow_zero else "above 0"
-        raise ValidationError(field, f"must be {bound}, got {value!r}")
+        raise ValidationError(field, f"must be a finite {kind} {bound}, got {value!r}")
     return value
 
 

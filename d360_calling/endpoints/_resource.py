@@ -83,7 +83,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     if "timeout" in options:
         timeout = options["timeout"]
         if not isinstance(timeout, Timeout):
-            validation.positive("timeout", timeout)
+            validation.seconds("timeout", timeout)
     retry = options.get("retry")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise ValidationError("retry", f"must be a RetryPolicy or None, got {retry!r}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Unpack
+import logging
+import re
+from typing import Any, Final, Unpack
 
 from .. import validation
+from ..errors import APIError
 from ..models.calls import (
     CallAction,
     CallActionResult,
@@ -20,6 +23,21 @@ from ..session import Request
 from ._resource import CallOptions, Resource
 
 PATH = "/calling/calls"
+
+logger = logging.getLogger("d360_calling")
+
+_ALREADY_ENDED: Final = re.compile(
+    r"(?i)\b(?:cannot terminate a call that is (?:terminated|rejected|timed[_ ]out|completed"
+    r"|failed|ended)|(?:call|it) (?:is |was |has )?already (?:been )?"
+    r"(?:terminated|ended|completed|rejected))\b"
+)
+"""How an answer to `terminate` says the call had already ended (code 100, Invalid parameter,
+§1.1: a terminate "on a call already ... ended by the user" is an error): the sandbox's words,
+and the plain forms a real answer may take. Anything else about the call id still raises."""
+
+SETTLED: Final = CallActionResult(success=True)
+"""What `terminate` answers for a call that had already ended: it is over, as asked (no
+`messaging_product`, which only the API's own answer carries)."""
 
 
 class Calls(Resource):
@@ -38,8 +56,10 @@ class Calls(Resource):
         **options: Unpack[CallOptions],
     ) -> ConnectResult:
         """Place a business-initiated call with an SDP offer; never resent once it may have
-        reached the API (a second one would ring the user twice). `recording=Recording(...)`
-        and `transcription=Transcription(...)` ask Meta to record or transcribe it."""
+        reached the API (a second one would ring the user twice). `to` is the number with its
+        country code, as digits or as typed (`+1 (415) 555-0123` is sent as `14155550123`).
+        `recording=Recording(...)` and `transcription=Transcription(...)` ask Meta to record or
+        transcribe it."""
         body = action_body(
             CallAction.CONNECT,
             to=validation.wa_id(to, "to"),
@@ -94,10 +114,24 @@ class Calls(Resource):
         return self._answer(request, await self._session.dispatch(request), CallActionResult)
 
     async def terminate(self, call_id: str, **options: Unpack[CallOptions]) -> CallActionResult:
-        """End an active call (also after the user hung up, so billing ends accurately)."""
-        body = action_body(CallAction.TERMINATE, call_id=validation.call_id(call_id))
+        """End an active call (also after the user hung up, so billing ends accurately).
+
+        A call that had already ended (the user hung up first, it was rejected or timed out)
+        is settled, not an error: the API's answer saying so (code 100 with the call's ended
+        state) returns `CallActionResult(success=True)` and is logged at DEBUG. Any other
+        refusal, an unknown call id included, raises as usual.
+        """
+        checked = validation.call_id(call_id)
+        body = action_body(CallAction.TERMINATE, call_id=checked)
         request = self._action("calls.terminate", body, options)
-        return self._answer(request, await self._session.dispatch(request), CallActionResult)
+        try:
+            response = await self._session.dispatch(request)
+        except APIError as error:
+            if not already_ended(error):
+                raise
+            logger.debug("calls.terminate: %s had already ended; settled", checked)
+            return SETTLED
+        return self._answer(request, response, CallActionResult)
 
     def _action(
         self,
@@ -108,6 +142,17 @@ class Calls(Resource):
         idempotent: bool = True,
     ) -> Request:
         return self._request("POST", PATH, operation, options, json=body, idempotent=idempotent)
+
+
+def already_ended(error: APIError) -> bool:
+    """Whether `error` answers a terminate of a call that had already ended: HTTP 400, code
+    100 (Invalid parameter), and its details (or message) saying the call is over."""
+    if error.status != 400 or error.code != 100:
+        return False
+    return any(
+        text is not None and _ALREADY_ENDED.search(text) is not None
+        for text in (error.details, error.message)
+    )
 
 
 def action_body(

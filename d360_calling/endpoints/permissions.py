@@ -27,7 +27,8 @@ class Permissions(Resource):
         self._messages = messages
 
     async def get(self, wa_id: str, **options: Unpack[CallOptions]) -> CallPermissions:
-        """The user's permission, the actions allowed now and their limits."""
+        """The user's permission, the actions allowed now and their limits. Every method here
+        takes the number with its country code, as digits or as typed (`+1 415-555-0123`)."""
         user = validation.wa_id(wa_id)
         request = self._request("GET", f"/calling/permissions/{user}", "permissions.get", options)
         return self._answer(request, await self._session.dispatch(request), CallPermissions)

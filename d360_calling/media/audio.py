@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import wave
 from collections.abc import AsyncGenerator, Callable, Iterable
-from typing import Final, Literal
+from typing import Final
 
-from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
-from d360_calling._pcm import SAMPLE_RATE
+from d360_calling import validation
 from d360_calling.errors import ValidationError, error_text
+from d360_calling.media import capture
 from d360_calling.media.dtmf import DtmfStream, check_keys
 from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
 from d360_calling.media.keypad import Keypad, codec_preferences
+from d360_calling.media.options import gathering, set_remote
 from d360_calling.media.options import ice_servers as _ice_servers
 from d360_calling.media.options import is_file as _is_file
+from d360_calling.media.ownership import MADE_BY, check_loop, warn_unclosed
 from d360_calling.media.sdp import (
     check_answer,
     check_codecs,
     check_offer,
-    refusal,
     sdp_of,
     sha256_fingerprint_only,
 )
@@ -52,24 +46,34 @@ class CallAudio:
     """The audio of one call: play into it, read or record the caller, and know when it fails.
 
     Make one with `CallAudio.answer(offer_sdp)` (inbound: our answer is `.sdp`) or
-    `CallAudio.offer()` (outbound: `.sdp` is our offer, then `apply_answer`).
+    `CallAudio.offer()` (outbound: `.sdp` is our offer, then `apply_answer`), and close it
+    (`async with`, or `await audio.close()`). It belongs to the event loop it was made in: used
+    from another, it raises `MediaError` at once.
     """
 
-    def __init__(
+    _closed: asyncio.Future[None] | None = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """Refused: `answer()` and `offer()` make a CallAudio, since making one negotiates."""
+        raise TypeError(MADE_BY)
+
+    def _start(
         self,
         *,
+        inbound: bool,
         ice_servers: Iterable[RTCIceServer | str],
         codecs: Iterable[str],
         loopback: bool,
         connect_timeout: float,
         on_failed: FailureCallback | None,
     ) -> None:
-        """Use `answer()` or `offer()`, which also negotiate; the options are checked here."""
-        if not connect_timeout > 0:
-            raise ValidationError("connect_timeout", f"must be > 0 seconds, got {connect_timeout}")
+        """What `__init__` would do (the options are checked here), for `_negotiated`."""
+        validation.seconds("connect_timeout", connect_timeout)
         servers = _ice_servers(ice_servers, loopback)
         codecs = check_codecs(codecs)
         loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._inbound = inbound
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self._track = OutgoingTrack()
         self._sink = Sink()
@@ -82,7 +86,6 @@ class CallAudio:
         self._deadline: asyncio.TimerHandle | None = None
         self._connected: asyncio.Future[MediaError | None] = loop.create_future()
         self._ended: asyncio.Future[MediaError | None] = loop.create_future()
-        self._closed: asyncio.Future[None] | None = None
         self._play_lock = asyncio.Lock()
         self._generation = 0
         self._pc.on("connectionstatechange", self._on_state)
@@ -141,7 +144,9 @@ class CallAudio:
     ) -> CallAudio:
         """`answer` and `offer` past their checks: a `CallAudio` with our SDP made, its connect
         deadline armed once both descriptions are set (at once for an answer)."""
-        audio = cls(
+        audio = cls.__new__(cls)
+        audio._start(
+            inbound=remote_offer is not None,
             ice_servers=ice_servers,
             codecs=codecs,
             loopback=loopback,
@@ -157,12 +162,12 @@ class CallAudio:
         """Make our SDP: an answer to `remote_offer`, or our own offer; closed on failure."""
         try:
             if remote_offer is not None:
-                await self._set_remote(remote_offer, "offer")
-            with self._gathering():
+                await set_remote(self._pc, remote_offer, "offer", self._loopback)
+            with gathering(self._loopback):
                 pc = self._pc
                 made = await (pc.createAnswer() if remote_offer is not None else pc.createOffer())
                 await pc.setLocalDescription(made)
-            self._sdp = self._local_sdp()
+            self._sdp = sha256_fingerprint_only(self._pc.localDescription.sdp)
         except BaseException:
             await self.close()
             raise
@@ -184,11 +189,12 @@ class CallAudio:
 
     async def apply_answer(self, answer: SessionDescription | str | None) -> None:
         """Apply the user's SDP answer to our offer (the connect webhook of an outbound call)."""
+        check_loop(self._loop, "apply_answer()")
         answer_sdp = sdp_of(answer, SdpType.ANSWER, "answer")
         check_answer(answer_sdp, self._codecs)
         if self._pc.signalingState != "have-local-offer":
             raise MediaError("apply_answer needs our offer waiting for its answer")
-        await self._set_remote(answer_sdp, "answer")
+        await set_remote(self._pc, answer_sdp, "answer", self._loopback)
         self._arm_deadline()
 
     async def wait_connected(self, timeout: float | None = None) -> None:
@@ -196,7 +202,8 @@ class CallAudio:
 
         Raises the failure (a `MediaError`) if the audio failed or was closed meanwhile.
         """
-        limit = self._connect_timeout if timeout is None else timeout
+        check_loop(self._loop, "wait_connected()")
+        limit = self._connect_timeout if timeout is None else validation.seconds("timeout", timeout)
         try:
             async with asyncio.timeout(limit):
                 outcome = await asyncio.shield(self._connected)
@@ -208,6 +215,7 @@ class CallAudio:
 
     async def wait_ended(self) -> MediaError | None:
         """Wait until the audio ends: the failure, or None after `close()`."""
+        check_loop(self._loop, "wait_ended()")
         return await asyncio.shield(self._ended)
 
     async def play(self, source: PcmSource) -> bool:
@@ -216,6 +224,7 @@ class CallAudio:
         Plays run one after another; before the connection is up, the first 100 ms wait in a
         queue. Raises `MediaError` once the audio has ended.
         """
+        check_loop(self._loop, "play()")
         if isinstance(source, str | os.PathLike) and not await _is_file(source):
             raise ValidationError("source", f"no such file: {os.fspath(source)!r}")
         async with self._play_lock:
@@ -237,6 +246,7 @@ class CallAudio:
     def dtmf(self) -> DtmfStream:
         """The caller's keypresses: `async for key in audio.dtmf`, or `await audio.dtmf.collect()`
         (needs telephone-event in the caller's offer, as Meta's has; none arrive otherwise)."""
+        check_loop(self._loop, "dtmf")
         return self._keypad.stream
 
     async def send_dtmf(self, digits: str, *, tone_ms: int = 500, gap_ms: int = 100) -> None:
@@ -245,6 +255,7 @@ class CallAudio:
         Our audio pauses while a tone plays. `ValidationError` for bad digits or timings;
         `MediaError` if telephone-event was not negotiated or the audio is not flowing.
         """
+        check_loop(self._loop, "send_dtmf()")
         check_keys(digits, tone_ms, gap_ms)
         self._raise_if_ended()
         if not self.connected:
@@ -253,11 +264,16 @@ class CallAudio:
 
     def interrupt(self) -> None:
         """Barge-in: stop what is playing now, within one 20 ms frame."""
+        check_loop(self._loop, "interrupt()")
+        self._stop_playing()
+
+    def _stop_playing(self) -> None:
         self._generation += 1
         self._track.clear()
 
     async def frames(self) -> AsyncGenerator[bytes, None]:
         """The caller's audio from now on: 20 ms frames (1920 bytes) of 48 kHz mono int16."""
+        check_loop(self._loop, "frames()")
         queue = self._sink.subscribe()
         try:
             while (chunk := await queue.get()) is not None:
@@ -268,38 +284,20 @@ class CallAudio:
     async def listen(self, seconds: float, *, skip: float = 0.0) -> bytes:
         """The caller's next `seconds` of audio (48 kHz mono int16), after `skip` seconds
         (codec warm-up); shorter if the audio ends first."""
-        wanted, skipped = round((seconds + skip) * SAMPLE_RATE) * 2, round(skip * SAMPLE_RATE) * 2
-        pcm = bytearray()
-        frames = self.frames()
-        try:
-            async for frame in frames:
-                pcm += frame
-                if len(pcm) >= wanted:
-                    break
-        finally:
-            await frames.aclose()
-        return bytes(pcm[skipped:wanted])
+        check_loop(self._loop, "listen()")
+        return await capture.listen(self.frames(), seconds, skip)
 
     async def record(self, path: str | os.PathLike[str], *, duration: float | None = None) -> None:
         """Record the caller into a WAV file until `duration` passes or the audio ends.
 
         Cancel the awaiting task to stop earlier: the file is complete either way.
         """
-        frames = self.frames()
-        with wave.open(os.fspath(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            try:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(duration):
-                        async for chunk in frames:
-                            out.writeframes(chunk)
-            finally:
-                await frames.aclose()
+        check_loop(self._loop, "record()")
+        await capture.record(self.frames(), path, duration)
 
     async def close(self) -> None:
         """Stop the audio and release the peer connection, its sockets and tasks; idempotent."""
+        check_loop(self._loop, "close()")
         if self._closed is not None:
             await asyncio.shield(self._closed)
             return
@@ -327,20 +325,16 @@ class CallAudio:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def _gathering(self) -> contextlib.AbstractContextManager[None]:
-        return loopback_gathering() if self._loopback else contextlib.nullcontext()
+    def __repr__(self) -> str:
+        if "_pc" not in self.__dict__:
+            return "CallAudio(not made)"
+        state = "failed" if self.failure is not None else self._pc.connectionState
+        state = state if self._closed is None else "closed"
+        return f"CallAudio({'inbound' if self._inbound else 'outbound'} call, {state})"
 
-    def _local_sdp(self) -> str:
-        description = self._pc.localDescription
-        return sha256_fingerprint_only(description.sdp)
-
-    async def _set_remote(self, sdp: str, kind: Literal["offer", "answer"]) -> None:
-        if self._loopback:
-            sdp = keep_loopback_candidates(sdp)
-        try:
-            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
-        except Exception as exc:  # aiortc's parser raises KeyError, AssertionError and more
-            raise ValidationError(f"{kind}_sdp", refusal(sdp, exc)) from None
+    def __del__(self) -> None:
+        if "_pc" in self.__dict__ and self._closed is None:
+            warn_unclosed(repr(self))
 
     def _arm_deadline(self) -> None:
         loop = asyncio.get_running_loop()
@@ -385,7 +379,7 @@ class CallAudio:
             self._connected.set_result(error or MediaError("closed before connecting"))
         if not self._ended.done():
             self._ended.set_result(error)
-        self.interrupt()
+        self._stop_playing()
         self._sink.end()
         self._keypad.end()
 

@@ -10,6 +10,7 @@ from typing import Final
 
 import attrs
 
+from d360_calling import validation
 from d360_calling._dtmf_keys import SENDABLE, timing_problem
 from d360_calling.errors import ValidationError
 
@@ -92,12 +93,8 @@ class DtmfStream:
             raise ValidationError("max_digits", f"must be >= 1 or None, got {max_digits}")
         if terminator is not None and (len(terminator) != 1 or terminator not in KEYS):
             raise ValidationError("terminator", "must be one key of 0-9, *, #, A-D, or None")
-        for name, value in (
-            ("first_timeout", first_timeout),
-            ("inter_digit_timeout", inter_digit_timeout),
-        ):
-            if not value > 0:
-                raise ValidationError(name, f"must be > 0 seconds, got {value}")
+        validation.seconds("first_timeout", first_timeout)
+        validation.seconds("inter_digit_timeout", inter_digit_timeout)
         keys = _Subscription(self)
         digits: list[str] = []
         while max_digits is None or len(digits) < max_digits:

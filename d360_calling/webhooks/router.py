@@ -125,7 +125,7 @@ class IncomingCall:
         return await self._bound().calls.reject(self.call_id)
 
     async def terminate(self) -> CallActionResult:
-        """End the call."""
+        """End the call; settled, not an error, if it had already ended (`calls.terminate`)."""
         return await self._bound().calls.terminate(self.call_id)
 
     @property

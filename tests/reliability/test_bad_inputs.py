@@ -85,8 +85,9 @@ BAD_WA_IDS = [
     "14155550123\r\nX-Injected: 1",
     "14155550123\n",
     "14155550123\x00",
-    " 14155550123",
-    "+14155550123",
+    "\t14155550123",  # spaces and a leading + are typed forms (issue 26); a tab is not
+    "1+4155550123",
+    "++14155550123",
     "١٤١٥٥٥٥٠١٢٣",  # Arabic-Indic digits pass str.isdigit()
     "\uff11\uff14\uff11\uff15",  # fullwidth digits too
     "",
