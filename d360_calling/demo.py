@@ -2,9 +2,9 @@
 
 It starts a sandbox and a webhook receiver on free loopback ports and walks through what a
 business does: configure calling, answer an inbound call, hear the caller, greet them and get
-the keys they press (with the `[media]` extra), ask a customer for call permission and place an
-outbound call, and ride through a 429 and a 503. Each step is checked; the exit code is 0 only
-if all of them did what they should.
+the keys they press (with the `[media]` extra), fetch a recorded call's files, ask a customer
+for call permission and place an outbound call, and ride through a 429 and a 503. Each step
+is checked; the exit code is 0 only if all of them did what they should.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import attrs
 from aiohttp import web
 
 from .client import Client
+from .demo_recording import recorded_call
 from .errors import D360Error
 from .middleware.retry import RetryPolicy
 from .models.calls import FeatureStatus, SessionDescription
@@ -27,8 +28,10 @@ from .models.permissions import PermissionStatus
 from .models.settings import CallHours, CallingSettings, OperatingHours, Weekday
 from .sandbox import ANSWER_SDP, OFFER_SDP, Fault, Sandbox
 from .webhooks import (
+    CallRecordingAvailable,
     CallStatus,
     CallTerminate,
+    CallTranscriptionAvailable,
     IncomingCall,
     PermissionReply,
     Receiver,
@@ -57,6 +60,8 @@ class Story:
     statuses: asyncio.Queue[CallStatus] = attrs.field(factory=asyncio.Queue)
     terminates: asyncio.Queue[CallTerminate] = attrs.field(factory=asyncio.Queue)
     replies: asyncio.Queue[PermissionReply] = attrs.field(factory=asyncio.Queue)
+    recordings: asyncio.Queue[CallRecordingAvailable] = attrs.field(factory=asyncio.Queue)
+    transcripts: asyncio.Queue[CallTranscriptionAvailable] = attrs.field(factory=asyncio.Queue)
 
 
 @attrs.define
@@ -132,6 +137,9 @@ def _router(story: Story) -> Router:
     async def on_permission_reply(reply: PermissionReply) -> None:
         await story.replies.put(reply)
 
+    router.on_recording(story.recordings.put)
+    router.on_transcription(story.transcripts.put)
+
     return router
 
 
@@ -148,6 +156,10 @@ async def _run(report: Report, story: Story, router: Router) -> None:
             await _configure(report, client)
             await _inbound(report, story, sandbox)
             await _inbound_audio(report, story, sandbox)
+            await _timed(
+                recorded_call(report, sandbox, client, story, CALLER),
+                seconds=3 * STEP_TIMEOUT,
+            )
             await _outbound(report, story, sandbox, client)
             await _faults(report, sandbox, client)
     finally:
@@ -361,7 +373,7 @@ async def _faults(report: Report, sandbox: Sandbox, client: Client) -> None:
     await client.calls.terminate(placed.call_id)
 
 
-async def _timed(awaitable: Awaitable[Any]) -> Any:
+async def _timed(awaitable: Awaitable[Any], *, seconds: float = STEP_TIMEOUT) -> Any:
     """Await one step, failing the story instead of hanging if it never comes."""
-    async with asyncio.timeout(STEP_TIMEOUT):
+    async with asyncio.timeout(seconds):
         return await awaitable
