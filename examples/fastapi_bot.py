@@ -5,7 +5,14 @@ Run it under uvicorn against the embedded sandbox (it rings a few calls at itsel
 
     python examples/fastapi_bot.py --sandbox --calls 3
 
-Against the real API, with $D360_API_KEY and $D360_WEBHOOK_SECRET set:
+Or serve it, and call it from the sandbox's phone page (http://127.0.0.1:8360/phone):
+
+    python -m d360_calling sandbox --phone --webhook-url http://127.0.0.1:8080/hooks/webhook \\
+        --webhook-secret S
+    python examples/fastapi_bot.py --base-url http://127.0.0.1:8360 --secret S
+
+(flags: examples/_serve.py). Against the real API, with $D360_API_KEY and
+$D360_WEBHOOK_SECRET set (and $D360_BASE_URL for another API, such as a sandbox):
 
     uvicorn --factory examples.fastapi_bot:create_app
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +33,11 @@ from fastapi import FastAPI, Request
 
 from d360_calling import DEFAULT_BASE_URL, Client, SessionDescription
 from d360_calling.webhooks import IncomingCall, Receiver, Router
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/fastapi_bot.py
+    import _serve
 
 log = logging.getLogger("fastapi_bot")
 SANDBOX_SECRET = "sandbox-webhook-secret"  # noqa: S105 - what the sandbox signs with here
@@ -50,12 +63,17 @@ def build_receiver(secret: str | None) -> Receiver:
     return Receiver(router, secret=secret)
 
 
+WEBHOOK_PATH = "/hooks/webhook"
+
+
 def create_app(
-    *, api_key: str | None = None, base_url: str = DEFAULT_BASE_URL, secret: str | None = None
+    *, api_key: str | None = None, base_url: str | None = None, secret: str | None = None
 ) -> FastAPI:
     """The service: `POST /hooks/webhook` for deliveries, `GET /permissions/{wa_id}` for you.
-    `api_key` and `secret` default to $D360_API_KEY and $D360_WEBHOOK_SECRET."""
+    `api_key`, `base_url` and `secret` default to $D360_API_KEY, $D360_BASE_URL (else the real
+    API) and $D360_WEBHOOK_SECRET."""
     receiver = build_receiver(secret)
+    base_url = base_url or os.environ.get(_serve.BASE_URL_ENV) or DEFAULT_BASE_URL
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +88,7 @@ def create_app(
                 await receiver.aclose()
 
     app = FastAPI(lifespan=lifespan)
+    app.state.base_url = base_url  # the Calling API this service talks to
     app.mount("/hooks", receiver.asgi)
 
     @app.get("/permissions/{wa_id}")
@@ -92,7 +111,7 @@ async def demo_with_sandbox(calls: int) -> tuple[int, bool]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    webhook_url = f"http://127.0.0.1:{port}/hooks/webhook"
+    webhook_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
     async with Sandbox(
         api_key="sandbox-key", webhook_url=webhook_url, webhook_secret=SANDBOX_SECRET
     ) as sandbox:
@@ -128,15 +147,20 @@ async def demo_with_sandbox(calls: int) -> tuple[int, bool]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
-    parser.add_argument("--calls", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser)
+    parser.add_argument("--calls", type=int, default=3, help="calls the --sandbox demo rings")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    if not args.sandbox:
-        parser.error("serve it with: uvicorn --factory examples.fastapi_bot:create_app")
-    accepted, can_start_call = asyncio.run(demo_with_sandbox(args.calls))
-    print(f"{accepted} of {args.calls} calls accepted; can_start_call={can_start_call}")
+    if args.sandbox:
+        accepted, can_start_call = asyncio.run(demo_with_sandbox(args.calls))
+        print(f"{accepted} of {args.calls} calls accepted; can_start_call={can_start_call}")
+        return
+    where = _serve.target(parser, args)
+    app = create_app(api_key=where.api_key, base_url=where.base_url, secret=where.secret)
+    _serve.run(_serve.serve_asgi(app, where, WEBHOOK_PATH))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,15 @@ Run it against the embedded sandbox (it rings a few calls at itself):
 
     python examples/inbound_bot.py --sandbox --calls 5
 
-Against the real API, serve `build_receiver(client).app` behind your HTTPS endpoint and point
-the 360dialog webhook URL at it; deliveries are verified with `$D360_WEBHOOK_SECRET`.
+Or serve it, and call it from the sandbox's phone page (http://127.0.0.1:8360/phone):
+
+    python -m d360_calling sandbox --phone --webhook-url http://127.0.0.1:8080/webhook \\
+        --webhook-secret S
+    python examples/inbound_bot.py --base-url http://127.0.0.1:8360 --secret S
+
+Against the real API, `--base-url https://waba-v2.360dialog.io` with `$D360_API_KEY` and
+`$D360_WEBHOOK_SECRET` set, behind your HTTPS endpoint, with the 360dialog webhook URL pointing
+at it (flags: examples/_serve.py).
 """
 
 from __future__ import annotations
@@ -18,6 +25,11 @@ from aiohttp import web
 
 from d360_calling import Client, SessionDescription
 from d360_calling.webhooks import CallTerminate, IncomingCall, Receiver, Router
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/inbound_bot.py
+    import _serve
 
 log = logging.getLogger("inbound_bot")
 
@@ -91,15 +103,19 @@ async def demo_with_sandbox(calls: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
-    parser.add_argument("--calls", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser)
+    parser.add_argument("--calls", type=int, default=3, help="calls the --sandbox demo rings")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    if not args.sandbox:
-        parser.error("serve build_receiver(client).app yourself, or pass --sandbox")
-    accepted = asyncio.run(demo_with_sandbox(args.calls))
-    print(f"{accepted} of {args.calls} calls accepted")
+    if args.sandbox:
+        accepted = asyncio.run(demo_with_sandbox(args.calls))
+        print(f"{accepted} of {args.calls} calls accepted")
+        return
+    where = _serve.target(parser, args)
+    _serve.run(_serve.serve(build_receiver(None, secret=where.secret), where))
 
 
 if __name__ == "__main__":

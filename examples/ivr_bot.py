@@ -10,6 +10,14 @@ Run it against the embedded sandbox, whose users press keys on their phones:
 
     python examples/ivr_bot.py --sandbox
 
+Or serve it, and press keys on the sandbox's phone page (http://127.0.0.1:8360/phone); the
+demo PIN is 1234 (`--pin`), where a real bot asks its backend:
+
+    python -m d360_calling sandbox --phone --webhook-url http://127.0.0.1:8080/webhook \\
+        --webhook-secret S
+    python examples/ivr_bot.py --base-url http://127.0.0.1:8360 --secret S
+
+Audio stays on 127.0.0.1 when `--base-url` is a loopback address (as the sandbox requires).
 Against the real API, serve `build_receiver(client, check_pin=...).app` behind your HTTPS
 endpoint, pass your TURN server with `ice_servers=`, and point the 360dialog webhook URL at it.
 """
@@ -31,6 +39,11 @@ from aiohttp import web
 from d360_calling import Client, D360Error
 from d360_calling.media import CallAudio, MediaError, tone
 from d360_calling.webhooks import IncomingCall, Receiver, Router
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/ivr_bot.py
+    import _serve
 
 if TYPE_CHECKING:
     from d360_calling.sandbox import Sandbox
@@ -231,12 +244,9 @@ async def demo_with_sandbox(
 
     outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
 
-    async def check_pin(wa_id: str, pin: str) -> bool:
-        return hmac.compare_digest(pin, SANDBOX_PIN)
-
     receiver = build_receiver(
-        None, check_pin=check_pin, on_outcome=outcomes.put_nowait, secret=SANDBOX_SECRET,
-        wait=wait, loopback=True,
+        None, check_pin=demo_pin_check(SANDBOX_PIN), on_outcome=outcomes.put_nowait,
+        secret=SANDBOX_SECRET, wait=wait, loopback=True,
     )  # fmt: skip
     runner = web.AppRunner(receiver.app, access_log=None)
     await runner.setup()
@@ -297,14 +307,31 @@ def describe(outcome: Outcome | None) -> str:
     return ", ".join(parts)
 
 
+def demo_pin_check(pin: str) -> PinCheck:
+    """A PIN check for the demos: every caller's PIN is `pin` (a real bot asks its backend)."""
+
+    async def check_pin(wa_id: str, given: str) -> bool:
+        return hmac.compare_digest(given, pin)
+
+    return check_pin
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser, media=True)
+    parser.add_argument("--pin", default=SANDBOX_PIN, help="the served demo's PIN (default 1234)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     if not args.sandbox:
-        parser.error("serve build_receiver(client, check_pin=...).app yourself, or pass --sandbox")
+        where = _serve.target(parser, args)
+        receiver = build_receiver(
+            None, check_pin=demo_pin_check(args.pin), secret=where.secret, loopback=where.loopback
+        )
+        _serve.run(_serve.serve(receiver, where))
+        return
     report = asyncio.run(demo_with_sandbox())
     for name, outcome, ok in report:
         steps = ", ".join(

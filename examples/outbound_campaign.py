@@ -2,6 +2,12 @@
 at most `concurrency` at a time, under one `asyncio.TaskGroup`.
 
     python examples/outbound_campaign.py --sandbox
+
+Or against a standalone sandbox (`python -m d360_calling sandbox --phone`), whose phone page
+rings for 14155550123 once you have granted permission there (its stand-in offer carries no
+audio), or against the real API with `--offer FILE` (flags: examples/_serve.py):
+
+    python examples/outbound_campaign.py --base-url http://127.0.0.1:8360 14155550123
 """
 
 from __future__ import annotations
@@ -12,6 +18,11 @@ from collections import Counter
 from collections.abc import Iterable
 
 from d360_calling import Client, D360Error, OutcomeUnknownError, SessionDescription
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/outbound_campaign.py
+    import _serve
 
 
 async def call_if_allowed(
@@ -55,12 +66,27 @@ async def demo_with_sandbox() -> Counter[str]:
         return await run_campaign(client, numbers, SessionDescription.offer(OFFER_SDP))
 
 
+async def campaign(where: _serve.Target, numbers: list[str], offer: SessionDescription) -> None:
+    """Run the campaign against `where` and print the outcome counts."""
+    async with Client(where.api_key, base_url=where.base_url) as client:
+        print(dict(await run_campaign(client, numbers, offer)))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
-    if not parser.parse_args().sandbox:
-        parser.error("import run_campaign into your service, or pass --sandbox")
-    print(dict(asyncio.run(demo_with_sandbox())))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser, receiver=False)
+    _serve.add_offer_argument(parser)
+    parser.add_argument("numbers", nargs="*", metavar="WA_ID", help="the customers to call")
+    args = parser.parse_args()
+    if args.sandbox:
+        print(dict(asyncio.run(demo_with_sandbox())))
+        return
+    where = _serve.target(parser, args)
+    if not args.numbers:
+        parser.error("name the customers to call, e.g. 14155550123")
+    asyncio.run(campaign(where, args.numbers, _serve.offer_of(parser, args)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,15 @@
 """Ask for call permission, and call back the moment the user accepts.
 
-python examples/permission_then_call.py --sandbox
+    python examples/permission_then_call.py --sandbox
+
+Or serve it against a standalone sandbox and accept the request on its phone page
+(http://127.0.0.1:8360/phone, under Messages): the page rings at once (its stand-in offer
+carries no audio; pass `--offer FILE` against the real API; flags: examples/_serve.py):
+
+    python -m d360_calling sandbox --phone --webhook-url http://127.0.0.1:8080/webhook \\
+        --webhook-secret S
+    python examples/permission_then_call.py --base-url http://127.0.0.1:8360 --secret S \\
+        --ask 14155550123
 """
 
 from __future__ import annotations
@@ -13,6 +22,11 @@ from aiohttp import web
 
 from d360_calling import Client, EnsureOutcome, SessionDescription
 from d360_calling.webhooks import PermissionReply, PermissionResponse, Receiver, Router
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/permission_then_call.py
+    import _serve
 
 
 def call_back_on_accept(
@@ -57,12 +71,47 @@ async def demo_with_sandbox() -> str:
         await runner.cleanup()
 
 
+async def ask_and_call_back(
+    where: _serve.Target, offer: SessionDescription, customers: list[str]
+) -> None:
+    """Serve a receiver that calls each customer back when they accept, ask each one, and
+    print what happens until Ctrl-C."""
+    router = Router()
+    receiver = Receiver(router, secret=where.secret)
+    placed: asyncio.Queue[str] = asyncio.Queue()
+
+    async def start(client: Client) -> None:
+        router.on_permission_reply(call_back_on_accept(client, offer, placed))
+        for customer in customers:
+            asked = await client.permissions.ensure(customer, "May we call you back?")
+            _serve.say(f"{customer}: {asked.outcome.value}")
+
+    async def report() -> None:
+        while True:
+            _serve.say(f"called back: {await placed.get()}")
+
+    reporting = asyncio.create_task(report())
+    try:
+        await _serve.serve(receiver, where, then=start)
+    finally:
+        reporting.cancel()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
-    if not parser.parse_args().sandbox:
-        parser.error("register call_back_on_accept on your router, or pass --sandbox")
-    print("called back:", asyncio.run(demo_with_sandbox()))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser)
+    _serve.add_offer_argument(parser)
+    parser.add_argument(
+        "--ask", action="append", default=[], metavar="WA_ID", help="a customer to ask (repeat)"
+    )
+    args = parser.parse_args()
+    if args.sandbox:
+        print("called back:", asyncio.run(demo_with_sandbox()))
+        return
+    where = _serve.target(parser, args)
+    _serve.run(ask_and_call_back(where, _serve.offer_of(parser, args), args.ask))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""`examples/ivr_bot.py --sandbox`: a menu, a choice, a PIN (masked), and the bot hangs up."""
+"""`examples/ivr_bot.py`: a menu, a choice, a PIN (masked), and the bot hangs up; with `--sandbox`,
+and served against a sandbox it did not start."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import pytest
+
+from d360_calling.sandbox import Sandbox
+from tests.project.test_examples_serve import free_port, served, stop
 
 pytest.importorskip("aiortc")
 
@@ -52,3 +58,33 @@ def test_scenarios_never_show_a_pin() -> None:
         for step in steps:
             if isinstance(step, ivr_bot.Press) and "#" in step.keys:
                 assert step.shown == "a PIN and #"
+
+
+async def test_served_against_a_sandbox_it_did_not_start_with_loopback_audio(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook"
+    async with Sandbox(api_key="sandbox-key", webhook_url=url, webhook_secret="s") as box:
+        flags = ["--base-url", box.base_url, "--listen", f"127.0.0.1:{port}", "--secret", "s"]
+        async with served("ivr_bot.py", *flags, errors=tmp_path / "stderr") as example:
+            await example.line_with("webhook receiver at")
+            call_id = await box.ring("14155550123", media=True, tone_hz=None)
+            await box.voice(call_id).wait_connected(timeout=10.0)  # audio on 127.0.0.1 only
+            await ivr_bot.hears(box, call_id, ivr_bot.MENU_HZ)
+            await box.press(call_id, "1")
+            await ivr_bot.hears(box, call_id, ivr_bot.SALES_HZ)
+            for _ in range(300):  # the bot hangs up after the sales message
+                if not box.calls[call_id].active:
+                    break
+                await asyncio.sleep(0.05)
+            assert box.stats.effects["calls.terminate"] == 1
+            await stop(example)
+    assert "call " + call_id + ": sales" in example.errors.read_text()
+
+
+def test_the_demo_pin_check_compares_the_whole_pin() -> None:
+    check = ivr_bot.demo_pin_check("1234")
+    assert asyncio.run(check("14155550123", "1234"))
+    assert not asyncio.run(check("14155550123", "123"))
+    assert not asyncio.run(check("14155550123", "12345"))
