@@ -7,8 +7,13 @@ Run it against the embedded sandbox, whose caller says a 440 Hz tone while the b
 
     python examples/recorded_call.py --sandbox
 
-Against the real API, serve `build_receiver(client, folder=...).app` behind your HTTPS endpoint;
-Meta plays the consent announcement, and the files arrive by webhook within about a minute.
+Or serve the bot against a standalone sandbox (call it from the /phone page) or the real API,
+with the flags every example takes (see examples/_serve.py):
+
+    python examples/recorded_call.py --base-url http://127.0.0.1:8360 --secret S --folder calls
+
+Against the real API Meta plays the consent announcement, and the files arrive by webhook within
+about a minute.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from d360_calling.webhooks import (
     Receiver,
     Router,
 )
+
+if __package__:
+    from . import _serve
+else:  # run as a script: python examples/recorded_call.py
+    import _serve
 
 log = logging.getLogger("recorded_call")
 
@@ -136,14 +146,23 @@ async def demo_with_sandbox(folder: Path) -> tuple[Files, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sandbox", action="store_true", help="run against the sandbox")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _serve.add_arguments(parser, media=True)
     parser.add_argument("--folder", type=Path, help="where recordings go (default: a temp dir)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     if not args.sandbox:
-        parser.error("serve build_receiver(client, folder=...)[0].app yourself, or pass --sandbox")
+        where = _serve.target(parser, args)
+        folder = args.folder or Path(tempfile.mkdtemp(prefix="recorded-call-"))
+        _serve.say(f"recordings go to {folder}")
+        receiver, _ = build_receiver(
+            None, folder=folder, secret=where.secret, loopback=where.loopback
+        )
+        _serve.run(_serve.serve(receiver, where))
+        return
     with tempfile.TemporaryDirectory(prefix="recorded-call-") as temporary:
         folder = args.folder or Path(temporary)
         files, call_id = asyncio.run(demo_with_sandbox(folder))
