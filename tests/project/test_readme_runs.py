@@ -30,7 +30,7 @@ async def quick_start_output(sandbox: Sandbox) -> str:
     source = block_after("## Quick start").replace("asyncio.run(main())", "")
     bound = functools.partial(d360_calling.Client, "sandbox-key", base_url=sandbox.base_url)
     namespace: dict[str, Any] = {"my_offer_sdp": OFFER_SDP}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    exec(compile(source, "README.md", "exec"), namespace)  # the README's own code
     namespace["Client"] = bound
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
