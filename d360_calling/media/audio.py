@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Final
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from d360_calling import validation
-from d360_calling.errors import ValidationError, error_text
+from d360_calling._pcm import SAMPLE_RATE
+from d360_calling.errors import ValidationError
 from d360_calling.media import capture
+from d360_calling.media.answer import AnswerSlot
 from d360_calling.media.dtmf import DtmfStream, check_keys
-from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
+from d360_calling.media.errors import MediaConnectionError, MediaError
 from d360_calling.media.keypad import Keypad, codec_preferences
+from d360_calling.media.lifecycle import CONNECT_TIMEOUT, FailureCallback, Lifecycle, Timeout
 from d360_calling.media.options import gathering, set_remote
 from d360_calling.media.options import ice_servers as _ice_servers
 from d360_calling.media.options import is_file as _is_file
 from d360_calling.media.ownership import MADE_BY, check_loop, warn_unclosed
+from d360_calling.media.resample import check_rate
 from d360_calling.media.sdp import (
-    check_answer,
     check_codecs,
     check_offer,
     sdp_of,
@@ -30,16 +32,16 @@ from d360_calling.media.sdp import (
 )
 from d360_calling.media.sink import Sink
 from d360_calling.media.sources import PcmSource, frames_of
-from d360_calling.media.track import OutgoingTrack
+from d360_calling.media.track import OutgoingTrack, let_heard
+from d360_calling.media.writer import AudioWriter
 from d360_calling.models.calls import SdpType, SessionDescription
 
-logger = logging.getLogger(__name__)
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "CallAudio", "FailureCallback"]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 15.0
 """Seconds ICE and DTLS get once both descriptions are set (WhatsApp drops silent calls at 20 s)."""
-
-FailureCallback = Callable[[MediaError], None]
-"""Called once when the audio fails (ICE/DTLS failed or timed out, the peer closed)."""
+PLAY_AHEAD: Final = 5
+"""Frames (100 ms) `play()` keeps queued ahead of the encoder."""
 
 
 class CallAudio:
@@ -47,8 +49,11 @@ class CallAudio:
 
     Make one with `CallAudio.answer(offer_sdp)` (inbound: our answer is `.sdp`) or
     `CallAudio.offer()` (outbound: `.sdp` is our offer, then `apply_answer`), and close it
-    (`async with`, or `await audio.close()`). It belongs to the event loop it was made in: used
-    from another, it raises `MediaError` at once.
+    (`async with`, or `await audio.close()`; `close(drain=True)` lets the last words be heard).
+    Speak with `play()` (files, tones, PCM at 48 kHz) or a streaming `writer()` at any rate; they
+    share one outgoing queue, which `interrupt()` empties. Hear the caller with `frames()` at any
+    rate, `listen()` or `record()`. It belongs to the event loop it was made in: used from
+    another, it raises `MediaError` at once.
     """
 
     _closed: asyncio.Future[None] | None = None
@@ -77,17 +82,13 @@ class CallAudio:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self._track = OutgoingTrack()
         self._sink = Sink()
-        self._codecs = codecs
         self._loopback = loopback
-        self._connect_timeout = connect_timeout
-        self._on_failed = on_failed
         self._sdp = ""
         self._reader: asyncio.Task[None] | None = None
-        self._deadline: asyncio.TimerHandle | None = None
-        self._connected: asyncio.Future[MediaError | None] = loop.create_future()
-        self._ended: asyncio.Future[MediaError | None] = loop.create_future()
-        self._play_lock = asyncio.Lock()
-        self._generation = 0
+        self._life = Lifecycle(connect_timeout, on_failed, self._on_end)
+        self._turn = asyncio.Lock()
+        """Held by a `play()` or a writer's `write()` while it queues: they take turns."""
+        self._answer = AnswerSlot(self._pc, codecs, loopback)
         self._pc.on("connectionstatechange", self._on_state)
         self._pc.on("track", self._on_track)
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
@@ -155,7 +156,7 @@ class CallAudio:
         )
         await audio._describe(remote_offer)
         if remote_offer is not None:
-            audio._arm_deadline()
+            audio._life.arm_deadline()
         return audio
 
     async def _describe(self, remote_offer: str | None) -> None:
@@ -180,67 +181,83 @@ class CallAudio:
     @property
     def connected(self) -> bool:
         """ICE and DTLS are done and the call has not ended."""
-        return self._pc.connectionState == "connected" and not self._ended.done()
+        return self._pc.connectionState == "connected" and not self._life.ended.done()
+
+    @property
+    def ended(self) -> bool:
+        """The audio has ended: closed, or failed (then `failure` says why)."""
+        return self._life.ended.done()
 
     @property
     def failure(self) -> MediaError | None:
         """Why the audio failed, or None."""
-        return self._ended.result() if self._ended.done() else None
+        return self._life.failure
 
     async def apply_answer(self, answer: SessionDescription | str | None) -> None:
-        """Apply the user's SDP answer to our offer (the connect webhook of an outbound call)."""
+        """Apply the user's SDP answer to our offer (the connect webhook of an outbound call).
+
+        The same answer again is a no-op (a `Router` with this audio attached applies it by
+        itself); a different one, once one was applied, is a `MediaError`.
+        """
         check_loop(self._loop, "apply_answer()")
         answer_sdp = sdp_of(answer, SdpType.ANSWER, "answer")
-        check_answer(answer_sdp, self._codecs)
-        if self._pc.signalingState != "have-local-offer":
-            raise MediaError("apply_answer needs our offer waiting for its answer")
-        await set_remote(self._pc, answer_sdp, "answer", self._loopback)
-        self._arm_deadline()
+        if await self._answer.apply(answer_sdp):
+            self._life.arm_deadline()
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
-        """Wait for ICE and DTLS; `MediaTimeoutError` after `timeout` (default: connect_timeout).
+    async def wait_connected(self, timeout: Timeout = CONNECT_TIMEOUT) -> None:
+        """Wait for ICE and DTLS to connect.
 
+        `timeout`: by default the audio's `connect_timeout`, counted from now (then
+        `MediaTimeoutError`, and the audio goes on); seconds of your choosing; or None for no
+        deadline of its own, as for an outbound call that rings for long: it waits until the
+        audio connects or ends (once an answer is applied, `connect_timeout` still bounds ICE).
         Raises the failure (a `MediaError`) if the audio failed or was closed meanwhile.
         """
         check_loop(self._loop, "wait_connected()")
-        limit = self._connect_timeout if timeout is None else validation.seconds("timeout", timeout)
-        try:
-            async with asyncio.timeout(limit):
-                outcome = await asyncio.shield(self._connected)
-        except TimeoutError:
-            raise MediaTimeoutError(f"ICE and DTLS not connected after {limit:g} s") from None
-        if outcome is not None:
-            raise outcome
-        self._raise_if_ended()
+        await self._life.wait_connected(timeout)
 
     async def wait_ended(self) -> MediaError | None:
         """Wait until the audio ends: the failure, or None after `close()`."""
         check_loop(self._loop, "wait_ended()")
-        return await asyncio.shield(self._ended)
+        return await asyncio.shield(self._life.ended)
 
     async def play(self, source: PcmSource) -> bool:
         """Play a file or PCM chunks (48 kHz mono int16); False when interrupted or ended.
 
-        Plays run one after another; before the connection is up, the first 100 ms wait in a
-        queue. Raises `MediaError` once the audio has ended.
+        Returns once the last frame has been sent (the far end plays it about 0.1 s later).
+        Plays and writes take turns on one queue; before the connection is up, the first
+        100 ms wait in it. Raises `MediaError` once the audio has ended.
         """
         check_loop(self._loop, "play()")
         if isinstance(source, str | os.PathLike) and not await _is_file(source):
             raise ValidationError("source", f"no such file: {os.fspath(source)!r}")
-        async with self._play_lock:
-            self._raise_if_ended()
-            generation = self._generation
+        async with self._turn:
+            self._life.raise_if_ended()
+            epoch = self._track.epoch
             frames = frames_of(source)
+            mark = 0
             try:
                 async for frame in frames:
-                    await self._track.put(frame)
-                    if generation != self._generation:
-                        self._track.clear()
+                    queued = await self._track.put(frame, PLAY_AHEAD, epoch)
+                    if queued is None:
                         return False
+                    mark = queued
             finally:
                 await frames.aclose()
-            await self._track.drained()
-            return generation == self._generation
+            await self._track.sent(mark)
+            return epoch == self._track.epoch
+
+    def writer(self, sample_rate: int = SAMPLE_RATE) -> AudioWriter:
+        """A streaming writer of int16 mono PCM at `sample_rate` Hz (resampled to 48 kHz by
+        PyAV when it differs): `await w.write(pcm)`, `w.clear()` (barge-in), `await w.drain()`.
+
+        It shares the call's outgoing queue with `play()` (they take turns; `interrupt()` and
+        `clear()` empty it for both). `ValidationError` for a bad rate, `MediaError` once ended.
+        """
+        check_loop(self._loop, "writer()")
+        rate = check_rate("sample_rate", sample_rate)
+        self._life.raise_if_ended()
+        return AudioWriter(self._track, self._turn, rate, self._loop, self._life.ended_error)
 
     @property
     def dtmf(self) -> DtmfStream:
@@ -257,29 +274,21 @@ class CallAudio:
         """
         check_loop(self._loop, "send_dtmf()")
         check_keys(digits, tone_ms, gap_ms)
-        self._raise_if_ended()
+        self._life.raise_if_ended()
         if not self.connected:
             raise MediaError("send_dtmf needs connected audio: await wait_connected() first")
         await self._keypad.send(digits, tone_ms, gap_ms)
 
     def interrupt(self) -> None:
-        """Barge-in: stop what is playing now, within one 20 ms frame."""
+        """Barge-in: stop what is playing or written now, within one 20 ms frame."""
         check_loop(self._loop, "interrupt()")
-        self._stop_playing()
-
-    def _stop_playing(self) -> None:
-        self._generation += 1
         self._track.clear()
 
-    async def frames(self) -> AsyncGenerator[bytes, None]:
-        """The caller's audio from now on: 20 ms frames (1920 bytes) of 48 kHz mono int16."""
+    def frames(self, sample_rate: int = SAMPLE_RATE) -> AsyncGenerator[bytes, None]:
+        """The caller's audio from the first iteration on: 20 ms frames of int16 mono at
+        `sample_rate` Hz (1920 bytes at 48 kHz, 640 at 16 kHz; resampled by PyAV)."""
         check_loop(self._loop, "frames()")
-        queue = self._sink.subscribe()
-        try:
-            while (chunk := await queue.get()) is not None:
-                yield chunk
-        finally:
-            self._sink.unsubscribe(queue)
+        return capture.frames(self._sink, check_rate("sample_rate", sample_rate))
 
     async def listen(self, seconds: float, *, skip: float = 0.0) -> bytes:
         """The caller's next `seconds` of audio (48 kHz mono int16), after `skip` seconds
@@ -295,21 +304,30 @@ class CallAudio:
         check_loop(self._loop, "record()")
         await capture.record(self.frames(), path, duration)
 
-    async def close(self) -> None:
-        """Stop the audio and release the peer connection, its sockets and tasks; idempotent."""
+    async def close(self, drain: bool = False) -> None:
+        """Stop the audio and release the peer connection, its sockets and tasks; idempotent.
+
+        `drain=True` first lets the user hear what is already queued: it waits until that was
+        sent and the far end had ~0.1 s to play it (at most 2 s beyond its length), then closes.
+        """
         check_loop(self._loop, "close()")
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
-            return
-        self._closed = asyncio.get_running_loop().create_future()
-        # Shielded: a caller cancelled mid-close (a shutdown timeout) must not leave the peer
-        # connection half closed or its reader running, since every later close() returns.
-        await asyncio.shield(self._release())
+        try:
+            if drain and self._closed is None and self.connected:
+                await let_heard(self._track, self._life.ended)
+        finally:
+            if self._closed is not None:
+                await asyncio.shield(self._closed)
+            else:
+                self._closed = self._loop.create_future()
+                # Shielded: a caller cancelled mid-close (a shutdown timeout) must not leave the
+                # peer connection half closed or its reader running, since every later close()
+                # returns.
+                await asyncio.shield(self._release())
 
     async def _release(self) -> None:
         assert self._closed is not None
         try:
-            self._settle(None)
+            self._life.settle(None)
             self._track.stop()
             await self._pc.close()
             if self._reader is not None:
@@ -336,53 +354,21 @@ class CallAudio:
         if "_pc" in self.__dict__ and self._closed is None:
             warn_unclosed(repr(self))
 
-    def _arm_deadline(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self._connect_timeout, self._on_deadline)
-
-    def _on_deadline(self) -> None:
-        if not self._connected.done():
-            limit = self._connect_timeout
-            self._fail(MediaTimeoutError(f"ICE and DTLS not connected after {limit:g} s"))
-
     def _on_state(self) -> None:
         state = self._pc.connectionState
-        if state == "connected" and not self._connected.done():
-            self._connected.set_result(None)
-            if self._deadline is not None:
-                self._deadline.cancel()
+        if state == "connected":
+            self._life.on_connected()
         elif state == "failed":
-            self._fail(MediaConnectionError("ICE or DTLS failed"))
+            self._life.fail(MediaConnectionError("ICE or DTLS failed"))
         elif state == "closed" and self._closed is None:
-            self._fail(MediaConnectionError("the peer closed the connection"))
+            self._life.fail(MediaConnectionError("the peer closed the connection"))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._reader is None:
             self._reader = asyncio.create_task(self._sink.run(track))
 
-    def _fail(self, error: MediaError) -> None:
-        if self._ended.done():
-            return
-        logger.warning("call audio failed: %s", error_text(error))
-        self._settle(error)
-        if self._on_failed is not None:
-            try:
-                self._on_failed(error)
-            except Exception:
-                logger.exception("on_failed callback raised")
-
-    def _settle(self, error: MediaError | None) -> None:
-        """End the audio once: resolve the futures, stop playing, end the readers."""
-        if self._deadline is not None:
-            self._deadline.cancel()
-        if not self._connected.done():
-            self._connected.set_result(error or MediaError("closed before connecting"))
-        if not self._ended.done():
-            self._ended.set_result(error)
-        self._stop_playing()
+    def _on_end(self) -> None:
+        """The audio ended (closed or failed): stop sending, end the readers and key streams."""
+        self._track.end()
         self._sink.end()
         self._keypad.end()
-
-    def _raise_if_ended(self) -> None:
-        if self._ended.done():
-            raise self._ended.result() or MediaError("the call's audio is closed")

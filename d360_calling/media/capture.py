@@ -1,5 +1,5 @@
-"""Reading the caller's audio from `CallAudio.frames()`: the next seconds of it (`listen`) and
-a WAV recording (`record`), their lengths checked."""
+"""Reading the caller's audio: `frames` at any rate (what `CallAudio.frames()` returns), the
+next seconds of it (`listen`) and a WAV recording (`record`), their lengths checked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,23 @@ from collections.abc import AsyncGenerator
 
 from d360_calling import validation
 from d360_calling._pcm import SAMPLE_RATE
+from d360_calling.media.resample import Framer, Resampler, frame_bytes
+from d360_calling.media.sink import Sink
+
+
+async def frames(sink: Sink, rate: int) -> AsyncGenerator[bytes, None]:
+    """The caller's 20 ms frames from `sink` at `rate` Hz, from the first iteration on."""
+    queue = sink.subscribe()
+    resampler, framer = Resampler(SAMPLE_RATE, rate), Framer(frame_bytes(rate))
+    try:
+        while (chunk := await queue.get()) is not None:
+            if rate == SAMPLE_RATE:
+                yield chunk
+            else:
+                for frame in framer.push(resampler.convert(chunk)):
+                    yield frame
+    finally:
+        sink.unsubscribe(queue)
 
 
 async def listen(frames: AsyncGenerator[bytes, None], seconds: float, skip: float) -> bytes:

@@ -3,7 +3,8 @@
 Deliveries are neither ordered nor unique: a terminate can come before its connect. The router
 remembers (bounded) which calls already ended, so a late connect is not answered, and gives a
 connect handler an `IncomingCall` bound to the client. It also holds each call's media (see
-`attach_media`): a terminate closes it, and media that fails ends the call through the API.
+`attach_media`): a terminate closes it, media that fails ends the call through the API, and the
+connect of an outbound call gives the media the user's SDP answer before any handler runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from .. import validation
 from ..client import Client
@@ -52,6 +53,16 @@ class CallMedia(Protocol):
 
     async def close(self) -> None:
         """Release the media; idempotent."""
+        ...
+
+
+class OutboundMedia(CallMedia, Protocol):
+    """Media that made an SDP offer (`CallAudio.offer()` is one): the router applies the
+    user's answer from the connect webhook by itself. Applying the same answer again must be
+    a no-op (a handler may still do it by hand)."""
+
+    async def apply_answer(self, answer: SessionDescription) -> None:
+        """Apply the user's SDP answer to our offer."""
         ...
 
 
@@ -131,7 +142,7 @@ class IncomingCall:
     @property
     def media(self) -> CallMedia | None:
         """The media attached to this call (`Router.attach_media`), e.g. your outbound offer's
-        `CallAudio`, to `apply_answer(call.event.session)`; None if there is none."""
+        `CallAudio` (the router has applied the user's answer to it already); None if none."""
         return self._router.media_of(self.call_id)
 
     async def answer_with_audio(
@@ -184,7 +195,8 @@ class Router:
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_calls
         self._media: dict[str, CallMedia] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._answers: dict[str, asyncio.Future[None]] = {}
+        self._watchers: set[asyncio.Future[None]] = set()
         self._closed = False
         self._plain: dict[type[Any], list[Any]] = {
             CallStatus: self._status,
@@ -252,7 +264,10 @@ class Router:
     def attach_media(self, call_id: str, media: CallMedia, client: Client | None = None) -> None:
         """Tie `media` to the call: a terminate webhook closes it, and if it fails first (ICE,
         DTLS, the peer gone) the call is ended through `client` at once, instead of Meta ending
-        it after 20 s of silence. `answer_with_audio` does this for you."""
+        it after 20 s of silence. `answer_with_audio` does this for you. For your own outbound
+        call (`OutboundMedia`, e.g. `CallAudio.offer()`), attach it right after
+        `client.calls.connect`: the connect webhook's SDP answer is applied to it before your
+        connect handlers run; an answer it refuses ends the call likewise."""
         if self.has_ended(call_id) or self._closed:
             logger.info("media attached to %s after its terminate or close; closed", call_id)
             self._spawn(media.close())
@@ -267,6 +282,7 @@ class Router:
     async def close_media(self, call_id: str) -> None:
         """Close and forget the media of `call_id` (the call ended); no-op without media."""
         media = self._media.pop(call_id, None)
+        self._answers.pop(call_id, None)
         if media is not None:
             await media.close()
 
@@ -290,25 +306,50 @@ class Router:
         failure = await media.wait_ended()
         if self._media.get(call_id) is media:
             del self._media[call_id]
+            self._answers.pop(call_id, None)
         if failure is None:
             return
         await media.close()
+        await self._end_call(call_id, client, f"its media failed ({error_text(failure)})")
+
+    async def _end_call(self, call_id: str, client: Client | None, why: str) -> None:
+        """End the call through the API, unless it already ended; never raises."""
         if self.has_ended(call_id) or client is None:
             return
-        logger.warning(
-            "media of %s failed (%s); terminating the call", call_id, error_text(failure)
-        )
+        logger.warning("terminating %s: %s", call_id, why)
         try:
             await client.calls.terminate(call_id)
         except D360Error as error:
-            logger.warning(
-                "could not terminate %s after its media failed: %s", call_id, error_text(error)
-            )
+            logger.warning("could not terminate %s (%s): %s", call_id, why, error_text(error))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _answering(self, event: CallConnect, client: Client | None) -> asyncio.Future[None] | None:
+        """The user's answer to our outbound call, being applied to its media (once per call);
+        None when there is nothing to apply."""
+        media = self._media.get(event.call_id)
+        if event.direction != "BUSINESS_INITIATED" or event.session is None or media is None:
+            return None
+        if not callable(getattr(media, "apply_answer", None)):
+            return None
+        if (applying := self._answers.get(event.call_id)) is None:
+            work = self._apply_answer(event.call_id, cast(OutboundMedia, media), event, client)
+            applying = self._answers[event.call_id] = self._spawn(work)
+        return applying
+
+    async def _apply_answer(
+        self, call_id: str, media: OutboundMedia, event: CallConnect, client: Client | None
+    ) -> None:
+        try:
+            await media.apply_answer(cast(SessionDescription, event.session))
+        except Exception as error:
+            if self._media.get(call_id) is media:
+                await self.close_media(call_id)
+            await self._end_call(call_id, client, f"its answer failed ({error_text(error)})")
+
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(work)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+        return task
 
     def handlers_for(self, event: Event, client: Client | None) -> list[Awaitable[None]]:
         """The handler coroutines to run for `event`, updating per-call state first (a
@@ -322,6 +363,8 @@ class Router:
                 logger.info("connect for %s arrived after its terminate; skipped", event.call_id)
                 return []
             call = IncomingCall(event, client, self)
+            if (applying := self._answering(event, client)) is not None:
+                return [_after(applying, handler, call) for handler in self._connect]
             return [_started(handler, call) for handler in self._connect]
         return [_started(handler, event) for handler in self._plain.get(type(event), [])]
 
@@ -343,3 +386,9 @@ def _started(handler: Handler[E], argument: E) -> Awaitable[None]:
 
 async def _raise(error: Exception) -> None:
     raise error
+
+
+async def _after(ready: asyncio.Future[None], handler: Handler[E], argument: E) -> None:
+    """`handler(argument)` once `ready` is done (the answer applied, or the call ended)."""
+    await asyncio.shield(ready)
+    await _started(handler, argument)
