@@ -232,6 +232,10 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
 
     def ready(sandbox: Any) -> None:
         print(f"sandbox serving the Calling API at {sandbox.base_url}", flush=True)
+        print(f"API key: {sandbox.api_key}")
+        if sandbox.webhook_url is not None:
+            secret = sandbox.webhook_secret or "none (unsigned: an SDK Receiver refuses them)"
+            print(f"webhooks to {sandbox.webhook_url}, webhook secret: {secret}", flush=True)
         if args.phone:
             print(f"phone page (you are WhatsApp user {DEFAULT_PHONE_USER}): {sandbox.phone_url}")
             if args.webhook_url is None:

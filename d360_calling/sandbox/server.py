@@ -86,6 +86,7 @@ class Sandbox:
         self.stats = Stats()
         self._host = host
         self._port = port
+        self._api_key, self._webhook_secret = api_key, webhook_secret
         self._state = CallingState(self.limits, calling_enabled=calling_enabled)
         self._deliverer = Deliverer(
             url=webhook_url,
@@ -101,6 +102,7 @@ class Sandbox:
             self._engine.hub = self._hub
             self._engine.recordings.listener = self._hub
             self._deliverer.on_posted = self._hub.webhook_posted
+            self._deliverer.on_undelivered = self._hub.webhook_undelivered
         self._app = SandboxApp(
             self._engine, api_key=api_key, faults=self.faults, stats=self.stats, phone=self._hub
         )
@@ -173,6 +175,21 @@ class Sandbox:
         if self._hub is None:
             raise RuntimeError("this sandbox has no phone page; make it with phone=True")
         return f"{self.base_url}/phone"
+
+    @property
+    def api_key(self) -> str:
+        """The key the sandbox takes in `D360-API-KEY`."""
+        return self._api_key
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where webhooks are posted; None: they are only recorded (`webhooks`)."""
+        return self._deliverer.url
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """What webhooks are signed with; None: they are posted unsigned."""
+        return self._webhook_secret
 
     @property
     def port(self) -> int:

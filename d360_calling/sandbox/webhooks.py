@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -48,10 +49,14 @@ class WebhookDelivery:
 
 @attrs.frozen
 class DeliveryFailure:
-    """A webhook POST that did not get a 2xx answer, and why."""
+    """A webhook POST that did not get a 2xx answer, and why: `error` as recorded, `reason`
+    in words for people ("connection refused", "HTTP 401"), `url` where it went (None: the
+    sandbox has no webhook URL, so the payload was only recorded; never in `failures`)."""
 
     payload: JsonObject
     error: str
+    reason: str = ""
+    url: str | None = None
 
 
 def _ts(seconds: float) -> str:
@@ -204,6 +209,30 @@ def describe_webhook(payload: JsonObject) -> str:
     return " ".join(str(word) for word in words if word)
 
 
+def unreachable_reason(error: BaseException, timeout: float) -> str:
+    """Why a POST got no answer at all, in words: "connection refused", "no answer within 5 s"."""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "its host name does not resolve"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        os_error = error.os_error
+        if isinstance(os_error, ConnectionRefusedError) or os_error.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        return f"cannot connect: {os_error.strerror or os_error}"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "it closed the connection without answering"
+    return f"{type(error).__name__}: {error}"
+
+
+def status_reason(status: int) -> str:
+    """An HTTP error answer to a webhook and what it most likely means, in words."""
+    signature = "a bad signature? the bot and the sandbox need the same webhook secret"
+    path = "is the path right? an SDK Receiver serves /webhook"
+    hint = {401: signature, 403: signature, 404: path, 405: path}.get(status)
+    return f"HTTP {status}" + (f" ({hint})" if hint else "")
+
+
 def signature_header(body: bytes, secret: str, scheme: SignatureScheme) -> tuple[str, str]:
     """The header name and value that sign `body` with HMAC-SHA256 under `scheme`."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -245,6 +274,14 @@ class Deliverer:
         self.failures: list[DeliveryFailure] = []
         self.on_posted: Callable[[JsonObject, str], None] | None = None
         """Told each payload and its outcome ("200", "HTTP 500", an error, "recorded")."""
+        self.on_undelivered: Callable[[DeliveryFailure], None] | None = None
+        """Told each payload no bot received: each failure, and each payload only recorded
+        for want of a webhook URL (`url` None)."""
+
+    @property
+    def url(self) -> str | None:
+        """Where webhooks are posted; None: they are only recorded."""
+        return self._url
 
     async def start(self) -> None:
         """Open the HTTP session (when there is a URL) and start the delivery task."""
@@ -307,6 +344,8 @@ class Deliverer:
     async def _send(self, payload: JsonObject) -> str:
         self.delivered.append(payload)
         if self._session is None or self._url is None:
+            if self.on_undelivered is not None:
+                self.on_undelivered(DeliveryFailure(payload, "no webhook URL", "no webhook URL"))
             return "recorded (no webhook URL)"
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
@@ -317,12 +356,17 @@ class Deliverer:
             async with self._session.post(self._url, data=body, headers=headers) as response:
                 await response.read()
                 if response.status >= 300:
-                    self._fail(payload, f"HTTP {response.status}")
+                    status = response.status
+                    self._fail(payload, f"HTTP {status}", status_reason(status))
                 return str(response.status)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            self._fail(payload, f"{type(error).__name__}: {error}")
+            reason = unreachable_reason(error, self._timeout)
+            self._fail(payload, f"{type(error).__name__}: {error}", reason)
             return f"failed: {type(error).__name__}"
 
-    def _fail(self, payload: JsonObject, error: str) -> None:
+    def _fail(self, payload: JsonObject, error: str, reason: str) -> None:
         log.warning("sandbox webhook delivery to %s failed: %s", self._url, error)
-        self.failures.append(DeliveryFailure(payload, error))
+        failure = DeliveryFailure(payload, error, reason, self._url)
+        self.failures.append(failure)
+        if self.on_undelivered is not None:
+            self.on_undelivered(failure)

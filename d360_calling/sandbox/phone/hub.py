@@ -24,6 +24,8 @@ sandbox → page
     {"type": "recording", "call_id", "url", "seconds"}  the call's recording, served to the
         page only (`files.RecordingLinks`)
     {"type": "error", "message"}                       a request of this page failed
+    {"type": "no_bot", "call_id", "message"}           no bot got the connect webhook of a call
+        the page placed (`no_bot.py` says why); the sandbox ends the call
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.phone.engine_port import PhoneEngine
 from d360_calling.sandbox.phone.files import RecordingLinks
+from d360_calling.sandbox.phone.no_bot import connect_call_id, no_bot_message
 from d360_calling.sandbox.phone.relay import (
     has_candidate,
     loopback_only,
@@ -55,7 +58,7 @@ from d360_calling.sandbox.phone.trust import (
 )
 from d360_calling.sandbox.records import Call, CallState, Direction
 from d360_calling.sandbox.validation import OutboundMessage
-from d360_calling.sandbox.webhooks import describe_webhook
+from d360_calling.sandbox.webhooks import DeliveryFailure, describe_webhook
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +214,16 @@ class PhoneHub:
     def webhook_posted(self, payload: JsonObject, outcome: str) -> None:
         """The sandbox posted (or, without a URL, recorded) a webhook."""
         self._log("sandbox → bot", describe_webhook(payload), outcome)
+
+    def webhook_undelivered(self, failure: DeliveryFailure) -> None:
+        """No bot got a webhook. For the connect of a ringing call the page placed, the page
+        hears why at once and the call ends: the sandbox posts it once, so no bot can answer."""
+        call = self.engine.state.calls.get(connect_call_id(failure.payload) or "")
+        if call is None or call.id not in self._calls or call.state is not CallState.RINGING:
+            return
+        message = {"type": "no_bot", "call_id": call.id, "message": no_bot_message(failure)}
+        self._publish(message)
+        self._spawn(self.engine.user_hangs_up(call.id))
 
     def _log(self, direction: str, operation: str, status: str) -> None:
         entry = {

@@ -29,7 +29,7 @@ const KEYPAD_HINT = view.pressed.textContent.replace(/\s+/g, " ");
 // What a test (or a curious developer in the console) can read.
 const stats = { state: "idle", callId: null, heardHz: null, level: 0, connection: "new",
   socket: "connecting", errors: [], keypad: false, pressed: "", announcement: null,
-  announced: [], recordings: [] };
+  announced: [], recordings: [], noBot: null };
 window.phoneStats = stats;
 
 const phone = {
@@ -90,6 +90,7 @@ function receive(message) {
     case "log": onLog(message); break;
     case "announcement": onAnnouncement(message); break;
     case "recording": onRecording(message); break;
+    case "no_bot": onNoBot(message); break;
     case "error": // a request of this page failed; if it set up a call, the call is off
       if (SETTING_UP.has(stats.state)) {
         fail(new Error(message.message));
@@ -135,6 +136,15 @@ function onCall(call) {
   else if (call.state === "pre_accepted") setState("connecting", "Connecting…");
   else if (call.state === "accepted") inCall();
   else if (ENDED.has(call.state)) endCall(summary(call));
+}
+
+function onNoBot(message) {
+  // No bot got our call (no webhook URL, nothing listening there, an error answer): the
+  // sandbox ends it, and the page says why instead of ringing on.
+  if (message.call_id !== phone.callId) return;
+  stats.noBot = message.message;
+  endCall("No bot answered");
+  showProblem(message.message);
 }
 
 function summary(call) {
@@ -450,6 +460,7 @@ function showProblem(text) {
 }
 
 function hideProblem() {
+  stats.noBot = null;
   view.problem.hidden = true;
 }
 
