@@ -30,7 +30,7 @@ import contextlib
 import ipaddress
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,3 +258,27 @@ def run(main: Coroutine[Any, Any, object]) -> None:
     """`asyncio.run(main)`, with Ctrl-C ending it quietly (the cleanup has run by then)."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main)
+
+
+@contextlib.asynccontextmanager
+async def embedded_sandbox(receiver: Receiver, secret: str) -> AsyncIterator[tuple[Any, Client]]:
+    """The `--sandbox` demos' set-up: `receiver` served on a free loopback port, an embedded
+    sandbox posting webhooks signed with `secret` there, and a client on the sandbox bound to
+    the receiver; yields `(sandbox, client)` and tears all of it down in order."""
+    from d360_calling.sandbox import Sandbox
+
+    runner = web.AppRunner(receiver.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = listening_url("127.0.0.1", runner.addresses[0][1], receiver.path)
+    try:
+        async with (
+            Sandbox(api_key=SANDBOX_API_KEY, webhook_url=url, webhook_secret=secret) as sandbox,
+            Client(SANDBOX_API_KEY, base_url=sandbox.base_url) as client,
+        ):
+            receiver.client = client
+            yield sandbox, client
+    finally:
+        await receiver.aclose()
+        await receiver.router.aclose()
+        await runner.cleanup()

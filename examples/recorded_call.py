@@ -24,8 +24,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-from aiohttp import web
-
 from d360_calling import Client, MediaDownload, Recording, Transcript, Transcription
 from d360_calling.media import tone
 from d360_calling.webhooks import (
@@ -121,28 +119,13 @@ def seconds_of_audio(path: Path) -> tuple[str, int, float]:
 async def demo_with_sandbox(folder: Path) -> tuple[Files, str]:
     """One sandbox caller calls the bot; returns what the bot fetched and the call's id. The
     sandbox announces for `ANNOUNCEMENT_SECONDS` (a tone) before it records, as Meta does."""
-    from d360_calling.sandbox import Sandbox
-
     receiver, files = build_receiver(None, folder=folder, secret=SANDBOX_SECRET, loopback=True)
-    runner = web.AppRunner(receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{receiver.path}"
-    try:
-        async with (
-            Sandbox(api_key="sandbox-key", webhook_url=url, webhook_secret=SANDBOX_SECRET) as box,
-            Client("sandbox-key", base_url=box.base_url) as client,
-        ):
-            receiver.client = client
-            call_id = await box.ring("14155550123", media=True, tone_hz=440.0)
-            box.script_transcript(call_id, SCRIPT)
-            async with asyncio.timeout(30):
-                await files.done.wait()
-            return files, call_id
-    finally:
-        await receiver.aclose()
-        await receiver.router.aclose()
-        await runner.cleanup()
+    async with _serve.embedded_sandbox(receiver, SANDBOX_SECRET) as (box, _):
+        call_id = await box.ring("14155550123", media=True, tone_hz=440.0)
+        box.script_transcript(call_id, SCRIPT)
+        async with asyncio.timeout(30):
+            await files.done.wait()
+        return files, call_id
 
 
 def main() -> None:

@@ -33,8 +33,6 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from d360_calling import Client
 from d360_calling.media import CallAudio, MediaError, PcmSource, dominant_frequency, tone
 from d360_calling.webhooks import IncomingCall, Receiver, Router
@@ -140,36 +138,21 @@ def build_receiver(
 async def demo_with_sandbox(recordings: Path) -> tuple[Path, float | None, int]:
     """Ring the bot from a sandbox caller who says 440 Hz for a second, then falls silent;
     returns the recording, the pitch heard in it and how many calls the bot terminated."""
-    from d360_calling.sandbox import Sandbox
-
     await asyncio.to_thread(recordings.mkdir, parents=True, exist_ok=True)
     receiver = build_receiver(None, recordings=recordings, secret=SANDBOX_SECRET, loopback=True)
-    runner = web.AppRunner(receiver.app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}{receiver.path}"
-    try:
-        async with (
-            Sandbox(api_key="sandbox-key", webhook_url=url, webhook_secret=SANDBOX_SECRET) as box,
-            Client("sandbox-key", base_url=box.base_url) as client,
-        ):
-            receiver.client = client
-            call_id = await box.ring("14155550123", media=True, tone_hz=440.0)
-            await asyncio.sleep(1.5)  # the greeting (0.5 s), then a second of the caller's tone
-            box.voice(call_id).play_tone(None)
-            for _ in range(200):  # at most 10 s for the bot to hear the silence and hang up
-                if not box.calls[call_id].active:
-                    break
-                await asyncio.sleep(0.05)
-            path = recordings / f"{call_id}.wav"
-            with wave.open(str(path), "rb") as recorded:
-                pcm = recorded.readframes(recorded.getnframes())
-            pitch = dominant_frequency(pcm[: 48_000 * 2])
-            return path, pitch, box.stats.effects["calls.terminate"]
-    finally:
-        await receiver.aclose()
-        await receiver.router.aclose()
-        await runner.cleanup()
+    async with _serve.embedded_sandbox(receiver, SANDBOX_SECRET) as (box, _):
+        call_id = await box.ring("14155550123", media=True, tone_hz=440.0)
+        await asyncio.sleep(1.5)  # the greeting (0.5 s), then a second of the caller's tone
+        box.voice(call_id).play_tone(None)
+        for _ in range(200):  # at most 10 s for the bot to hear the silence and hang up
+            if not box.calls[call_id].active:
+                break
+            await asyncio.sleep(0.05)
+        path = recordings / f"{call_id}.wav"
+        with wave.open(str(path), "rb") as recorded:
+            pcm = recorded.readframes(recorded.getnframes())
+        pitch = dominant_frequency(pcm[: 48_000 * 2])
+        return path, pitch, box.stats.effects["calls.terminate"]
 
 
 def recordings_folder(given: Path | None) -> Path:
