@@ -385,14 +385,15 @@ def test_the_command_line_prints_the_page_url() -> None:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(4)]
+        lines = [process.stdout.readline() for _ in range(5)]
     finally:
         process.terminate()
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
     assert "serving the Calling API at http://127.0.0.1:" in lines[0]
-    assert lines[1].startswith("phone page (you are WhatsApp user 14155550123): http://127.0.0.1:")
-    assert lines[1].rstrip().endswith("/phone")
-    assert "no --webhook-url" in lines[2]
-    assert "--allow-loopback-in-peer-connection" in lines[3]
+    assert lines[1] == "API key: sandbox-key\n"
+    assert lines[2].startswith("phone page (you are WhatsApp user 14155550123): http://127.0.0.1:")
+    assert lines[2].rstrip().endswith("/phone")
+    assert "no --webhook-url" in lines[3]
+    assert "--allow-loopback-in-peer-connection" in lines[4]
