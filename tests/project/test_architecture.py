@@ -58,6 +58,14 @@ FORBIDDEN = {
     ),
     "d360_calling.client": ("d360_calling.webhooks", "d360_calling.sandbox", "d360_calling.media"),
     "d360_calling.webhooks": ("d360_calling.sandbox",),
+    "d360_calling.pipecat": (
+        "d360_calling.sandbox",
+        "d360_calling.endpoints",
+        "d360_calling.session",
+        "d360_calling.middleware",
+        "d360_calling.shared_state",
+        "d360_calling.testing",
+    ),
     "d360_calling.shared_state": (
         "d360_calling.client",
         "d360_calling.endpoints",
@@ -173,10 +181,24 @@ def test_each_area_imports_only_what_it_may(area: str) -> None:
     assert not wrong, f"{area} must not import these: {sorted(wrong)}"
 
 
+def test_nothing_imports_the_pipecat_layer() -> None:
+    """`d360_calling.pipecat` sits on top (it may use media, webhooks, client, models): no
+    other module of the package may import it."""
+    area = "d360_calling.pipecat"
+    wrong = {
+        (name, target)
+        for name, targets in import_graph().items()
+        if name != area and not name.startswith(area + ".")
+        for target in targets
+        if target == area or target.startswith(area + ".")
+    }
+    assert not wrong, f"nothing may import {area}: {sorted(wrong)}"
+
+
 def test_importing_the_sdk_loads_no_optional_extra() -> None:
     code = (
         "import sys, d360_calling, d360_calling.webhooks, d360_calling.sandbox;"
-        "extras = ('aiortc', 'av', 'redis', 'opentelemetry');"
+        "extras = ('aiortc', 'av', 'redis', 'opentelemetry', 'pipecat', 'loguru');"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in extras))"
     )
     loaded = subprocess.run(
