@@ -4,8 +4,6 @@ per-item isolation, the June 2026 fields, the exported enums, and typed router d
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from d360_calling.webhooks import (
     parse,
     to_envelope,
 )
+from tests.support.typecheck import mypy_strict
 
 STAMP = 1671644824
 T0 = datetime.fromtimestamp(STAMP, tz=UTC)
@@ -226,30 +225,10 @@ def test_mypy_refuses_a_handler_of_the_wrong_event(tmp_path: Path) -> None:
         reveal_type(answer)
         """
     )
-    module = tmp_path / "handlers.py"
-    module.write_text(source)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            str(module),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 2, result.stdout
+    errors, output = mypy_strict(tmp_path, source)
+    assert len(errors) == 2, output
     assert "handlers.py:8:" in errors[0]
     assert "on_connect" in errors[0]
     assert "handlers.py:11:" in errors[1]
     assert "on_terminate" in errors[1]
-    assert 'Revealed type is "def (call: d360_calling.webhooks.router.IncomingCall)' in (
-        result.stdout
-    )
+    assert 'Revealed type is "def (call: d360_calling.webhooks.router.IncomingCall)' in (output)

@@ -9,8 +9,6 @@ import asyncio
 import copy
 import json
 import logging
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -38,6 +36,7 @@ from d360_calling.webhooks import (
     sign,
     to_envelope,
 )
+from tests.support.typecheck import mypy_strict
 
 from ..support.webhooks import serve_aiohttp
 
@@ -377,32 +376,14 @@ def test_mypy_types_the_decorators(tmp_path: Path) -> None:
         reveal_type(recorded)
         """
     )
-    module = tmp_path / "handlers.py"
-    module.write_text(source)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            str(module),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 2, result.stdout
+    errors, output = mypy_strict(tmp_path, source)
+    assert len(errors) == 2, output
     assert "handlers.py:8:" in errors[0]
     assert "on_recording" in errors[0]
     assert "handlers.py:11:" in errors[1]
     assert "on_transcription" in errors[1]
-    assert "Revealed type is" in result.stdout
-    assert "CallRecordingAvailable" in result.stdout.split("Revealed type is")[1]
+    assert "Revealed type is" in output
+    assert "CallRecordingAvailable" in output.split("Revealed type is")[1]
 
 
 # --- back to a body, and reprs ---------------------------------------------------------------
