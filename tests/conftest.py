@@ -3,6 +3,7 @@ with aiohttp 3.14."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -33,6 +34,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 """Hypothesis profiles: `ci` (the default, and what `.ci/run` sets) draws the same examples on
 every run, with no example database and no per-example time limit, so a run repeats exactly;
 `HYPOTHESIS_PROFILE=explore` draws fresh random examples, ten times as many, for local hunting."""
+
+
+STDLIB_WAIT_FOR = asyncio.wait_for
+"""`asyncio.wait_for` before any test module ran: importing pipecat (tests/pipecat, the README's
+pipecat block) replaces it process-wide with `wait_for2.wait_for` on Python < 3.12."""
+
+
+@pytest.fixture(autouse=True)
+def asyncio_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test outside tests/pipecat runs on the standard library's `wait_for`, as a user
+    without pipecat does, whatever modules the session imported (tests/pipecat overrides it)."""
+    monkeypatch.setattr(asyncio, "wait_for", STDLIB_WAIT_FOR)
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ module skips only where pipecat (the `[pipecat]` extra) is not installed; CI ins
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,20 @@ pytest.importorskip("pipecat")
 
 from tests.media.conftest import loopback_guard, no_leaks  # noqa: F401 - the same guards
 from tests.support.bots import Bot, running_bot
+
+
+@pytest.fixture(autouse=True)
+def asyncio_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pipecat's own `wait_for` (it installs `wait_for2.wait_for` on Python < 3.12 when imported,
+    and relies on it), for its tests only; the rest of the suite runs on the standard one."""
+    import asyncio
+
+    import pipecat  # noqa: F401 - importing it is what installs its wait_for
+
+    if sys.version_info < (3, 12):
+        import wait_for2
+
+        monkeypatch.setattr(asyncio, "wait_for", wait_for2.wait_for)
 
 
 @pytest.fixture
