@@ -5,11 +5,12 @@ process (a marker attribute on each wrapper, as `_loopback_ice` does):
 
 - `aiortc.codecs.CODECS["audio"]` gets `telephone-event/8000` (PT 126, `0-16`) right after Opus,
   so an answer keeps the offer's telephone-event payload type (126 from Meta, 101 from others).
-- `RTCRtpReceiver._handle_rtp_packet` takes telephone-event packets out before the jitter buffer
-  (aiortc has no decoder for them: its decoder thread would die), reports each key once per
-  (SSRC, RTP timestamp), and lowers the following audio packets' sequence numbers by the number
-  removed, so the jitter buffer sees no gap. Every receiver in the process gets the hook: once
-  the codec is listed, any peer may negotiate it.
+- `RTCRtpReceiver._handle_rtp_packet` notes each packet's arrival (`loop.time()`, for the
+  silence watchdog), takes telephone-event packets out before the jitter buffer (aiortc has no
+  decoder for them: its decoder thread would die), reports each key once per (SSRC, RTP
+  timestamp), and lowers the following audio packets' sequence numbers by the number removed,
+  so the jitter buffer sees no gap. Every receiver in the process gets the hook: once the codec
+  is listed, any peer may negotiate it.
 - `RTCDtlsTransport._send_rtp` rewrites outgoing Opus packets of a registered SSRC into event
   packets while a tone is queued (same sequence number, the tone's start timestamp), as
   libwebrtc sends them.
@@ -86,9 +87,12 @@ class _Stream:
 
 
 class Inbound:
-    """A receiver's telephone-event state: its payload types, streams, and the key callback."""
+    """A receiver's telephone-event state: its payload types, streams, and the key callback;
+    and when its last packet of any kind arrived."""
 
     def __init__(self) -> None:
+        self.last_packet_at = float("-inf")
+        """The event loop's time (`loop.time()`) of the last RTP packet received."""
         self.pts: frozenset[int] | None = None
         """Negotiated telephone-event payload types; read from the receiver at its first packet."""
         self.on_key: KeyCallback | None = None
@@ -338,6 +342,7 @@ def _patch() -> None:
     async def _handle_rtp_packet(self: Any, packet: Any, arrival_time_ms: int) -> None:
         try:
             state = inbound_of(self)
+            state.last_packet_at = asyncio.get_running_loop().time()
             if state.pts is None:
                 state.pts = negotiated_pts(self._RTCRtpReceiver__codecs)
             if packet.payload_type in state.pts:

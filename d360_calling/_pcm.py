@@ -20,19 +20,39 @@ SILENCE: Final = bytes(FRAME_BYTES)
 
 
 class Tone:
-    """A sine wave cut into 20 ms frames, phase-continuous from one frame to the next."""
+    """A sine wave cut into 20 ms frames, phase-continuous from one frame to the next.
+
+    A whole number of Hz repeats within a second, so its frames repeat too: the first cycle is
+    computed and kept (at most 50 frames), then replayed, which keeps a playing tone off the CPU.
+    """
 
     def __init__(self, frequency_hz: float, *, amplitude: float = 0.3) -> None:
         self._step = 2 * math.pi * frequency_hz / SAMPLE_RATE
         self._scale = amplitude * 32767
         self._index = 0
+        self._cycle = _cycle_frames(frequency_hz)
+        self._made: list[bytes] = []
 
     def next_frame(self) -> bytes:
+        number = self._index // FRAME_SAMPLES
         start = self._index
         self._index += FRAME_SAMPLES
+        if self._cycle and len(self._made) == self._cycle:
+            return self._made[number % self._cycle]
         step, scale = self._step, self._scale
         samples = array("h", (int(scale * math.sin(step * n)) for n in range(start, self._index)))
-        return _little_endian(samples)
+        frame = _little_endian(samples)
+        if self._cycle:
+            self._made.append(frame)
+        return frame
+
+
+def _cycle_frames(frequency_hz: float) -> int:
+    """Frames after which a tone of `frequency_hz` repeats exactly; 0 when it never does."""
+    if frequency_hz != int(frequency_hz) or frequency_hz <= 0:
+        return 0
+    period = SAMPLE_RATE // math.gcd(SAMPLE_RATE, int(frequency_hz))
+    return math.lcm(period, FRAME_SAMPLES) // FRAME_SAMPLES
 
 
 def samples_of(pcm: bytes) -> array[int]:

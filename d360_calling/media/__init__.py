@@ -4,9 +4,19 @@
 """
 
 from d360_calling._pcm import dominant_frequency
-from d360_calling.media.audio import DEFAULT_CONNECT_TIMEOUT, CallAudio, FailureCallback
+from d360_calling.media.audio import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_NO_MEDIA_TIMEOUT,
+    CallAudio,
+    FailureCallback,
+)
 from d360_calling.media.dtmf import DtmfKey, DtmfStream
-from d360_calling.media.errors import MediaConnectionError, MediaError, MediaTimeoutError
+from d360_calling.media.errors import (
+    MediaConnectionError,
+    MediaError,
+    MediaSilenceError,
+    MediaTimeoutError,
+)
 from d360_calling.media.lifecycle import CONNECT_TIMEOUT
 from d360_calling.media.sources import PcmSource, audio_file, tone
 from d360_calling.media.writer import AudioWriter
@@ -14,6 +24,7 @@ from d360_calling.media.writer import AudioWriter
 __all__ = [
     "CONNECT_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_NO_MEDIA_TIMEOUT",
     "AudioWriter",
     "CallAudio",
     "DtmfKey",
@@ -21,6 +32,7 @@ __all__ = [
     "FailureCallback",
     "MediaConnectionError",
     "MediaError",
+    "MediaSilenceError",
     "MediaTimeoutError",
     "PcmSource",
     "audio_file",

@@ -10,7 +10,7 @@ from typing import Final
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
-from d360_calling import validation
+from d360_calling import _inline_decode, validation
 from d360_calling._pcm import SAMPLE_RATE
 from d360_calling.errors import ValidationError
 from d360_calling.media import capture
@@ -33,10 +33,11 @@ from d360_calling.media.sdp import (
 from d360_calling.media.sink import Sink
 from d360_calling.media.sources import PcmSource, frames_of
 from d360_calling.media.track import OutgoingTrack, let_heard
+from d360_calling.media.watchdog import DEFAULT_NO_MEDIA_TIMEOUT, Watchdog
 from d360_calling.media.writer import AudioWriter
 from d360_calling.models.calls import SdpType, SessionDescription
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "CallAudio", "FailureCallback"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_NO_MEDIA_TIMEOUT", "CallAudio", "FailureCallback"]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 15.0
 """Seconds ICE and DTLS get once both descriptions are set (WhatsApp drops silent calls at 20 s)."""
@@ -52,8 +53,10 @@ class CallAudio:
     (`async with`, or `await audio.close()`; `close(drain=True)` lets the last words be heard).
     Speak with `play()` (files, tones, PCM at 48 kHz) or a streaming `writer()` at any rate; they
     share one outgoing queue, which `interrupt()` empties. Hear the caller with `frames()` at any
-    rate, `listen()` or `record()`. It belongs to the event loop it was made in: used from
-    another, it raises `MediaError` at once.
+    rate, `listen()` or `record()`. It fails (`on_failed`, `failure`, `wait_ended()`) when ICE or
+    DTLS fail or time out, the peer closes, or, once connected, no packet comes from the peer for
+    `no_media_timeout` seconds (`MediaSilenceError`; 10 s by default, under Meta's 20 s drop).
+    It belongs to the event loop it was made in: used from another, it raises `MediaError`.
     """
 
     _closed: asyncio.Future[None] | None = None
@@ -70,10 +73,13 @@ class CallAudio:
         codecs: Iterable[str],
         loopback: bool,
         connect_timeout: float,
+        no_media_timeout: float | None,
         on_failed: FailureCallback | None,
     ) -> None:
         """What `__init__` would do (the options are checked here), for `_negotiated`."""
         validation.seconds("connect_timeout", connect_timeout)
+        if no_media_timeout is not None:
+            validation.seconds("no_media_timeout", no_media_timeout)
         servers = _ice_servers(ice_servers, loopback)
         codecs = check_codecs(codecs)
         loop = asyncio.get_running_loop()
@@ -94,6 +100,8 @@ class CallAudio:
         transceiver = self._pc.addTransceiver(self._track, direction="sendrecv")
         transceiver.setCodecPreferences(codec_preferences(codecs))
         self._keypad = Keypad(transceiver)
+        _inline_decode.inline(transceiver.receiver)
+        self._watchdog = Watchdog(no_media_timeout, transceiver.receiver, self._life.fail)
 
     @classmethod
     async def answer(
@@ -104,16 +112,20 @@ class CallAudio:
         codecs: Iterable[str] = ("opus",),
         loopback: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        no_media_timeout: float | None = DEFAULT_NO_MEDIA_TIMEOUT,
         on_failed: FailureCallback | None = None,
     ) -> CallAudio:
         """Answer a call's SDP offer (the connect webhook's `session`); our answer is `.sdp`.
 
-        Raises `ValidationError` for an offer WhatsApp would not send or we cannot answer.
+        `connect_timeout`: seconds ICE and DTLS get. `no_media_timeout`: seconds without a
+        packet from the caller, once connected, that fail the audio (None: never). `on_failed`
+        is told the failure once. Raises `ValidationError` for a bad option, or an offer
+        WhatsApp would not send or we cannot answer.
         """
         offer_sdp = sdp_of(offer, SdpType.OFFER, "offer")
         check_offer(offer_sdp)
         return await cls._negotiated(
-            offer_sdp, ice_servers, codecs, loopback, connect_timeout, on_failed
+            offer_sdp, ice_servers, codecs, loopback, connect_timeout, no_media_timeout, on_failed
         )
 
     # `offer` repeats `answer`'s keyword options on purpose: both are public signatures that
@@ -126,11 +138,13 @@ class CallAudio:
         codecs: Iterable[str] = ("opus",),
         loopback: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        no_media_timeout: float | None = DEFAULT_NO_MEDIA_TIMEOUT,
         on_failed: FailureCallback | None = None,
     ) -> CallAudio:
-        """Make our SDP offer (`.sdp`, for `calls.connect`); then `apply_answer` the user's."""
+        """Make our SDP offer (`.sdp`, for `calls.connect`); then `apply_answer` the user's.
+        The options are `answer`'s."""
         return await cls._negotiated(
-            None, ice_servers, codecs, loopback, connect_timeout, on_failed
+            None, ice_servers, codecs, loopback, connect_timeout, no_media_timeout, on_failed
         )
 
     @classmethod
@@ -141,6 +155,7 @@ class CallAudio:
         codecs: Iterable[str],
         loopback: bool,
         connect_timeout: float,
+        no_media_timeout: float | None,
         on_failed: FailureCallback | None,
     ) -> CallAudio:
         """`answer` and `offer` past their checks: a `CallAudio` with our SDP made, its connect
@@ -152,6 +167,7 @@ class CallAudio:
             codecs=codecs,
             loopback=loopback,
             connect_timeout=connect_timeout,
+            no_media_timeout=no_media_timeout,
             on_failed=on_failed,
         )
         await audio._describe(remote_offer)
@@ -358,6 +374,7 @@ class CallAudio:
         state = self._pc.connectionState
         if state == "connected":
             self._life.on_connected()
+            self._watchdog.start()
         elif state == "failed":
             self._life.fail(MediaConnectionError("ICE or DTLS failed"))
         elif state == "closed" and self._closed is None:
@@ -368,7 +385,9 @@ class CallAudio:
             self._reader = asyncio.create_task(self._sink.run(track))
 
     def _on_end(self) -> None:
-        """The audio ended (closed or failed): stop sending, end the readers and key streams."""
+        """The audio ended (closed or failed): stop sending and watching, end the readers and
+        key streams."""
+        self._watchdog.stop()
         self._track.end()
         self._sink.end()
         self._keypad.end()

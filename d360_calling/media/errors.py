@@ -10,7 +10,12 @@ class MediaError(D360Error):
 
 
 class MediaTimeoutError(MediaError, TimeoutError):
-    """ICE and DTLS did not complete within the allowed time."""
+    """ICE and DTLS did not complete within the allowed time, or the peer fell silent."""
+
+
+class MediaSilenceError(MediaTimeoutError):
+    """No packet came from the peer for `no_media_timeout` seconds while connected (the
+    peer's network or app stalled without closing); Meta would drop the call at 20 s."""
 
 
 class MediaConnectionError(MediaError, ConnectionError):

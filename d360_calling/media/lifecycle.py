@@ -17,7 +17,8 @@ from d360_calling.media.errors import MediaError, MediaTimeoutError
 logger = logging.getLogger("d360_calling.media.audio")
 
 FailureCallback = Callable[[MediaError], None]
-"""Called once when the audio fails (ICE/DTLS failed or timed out, the peer closed)."""
+"""Called once when the audio fails (ICE/DTLS failed or timed out, the peer closed or fell
+silent)."""
 
 
 class _Deadline(enum.Enum):

@@ -9,6 +9,7 @@ from typing import Final
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler
 
+from d360_calling._opus import mono_pcm
 from d360_calling._pcm import FRAME_BYTES, SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -18,10 +19,11 @@ _BACKLOG: Final = 250
 
 
 class Sink:
-    """Turns decoded frames (Opus: stereo s16) into 20 ms frames of 48 kHz mono int16 bytes."""
+    """Turns decoded frames into 20 ms frames of 48 kHz mono int16 bytes: as they are when
+    decoded that way (`_inline_decode`), else through a resampler."""
 
     def __init__(self) -> None:
-        self._resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._resampler: AudioResampler | None = None
         self._pending = bytearray()
         self._listeners: set[asyncio.Queue[bytes | None]] = set()
         self._ended = False
@@ -61,8 +63,18 @@ class Sink:
         self._listeners.clear()
 
     def _feed(self, frame: AudioFrame) -> None:
-        for piece in self._resampler.resample(frame):
-            self._pending += bytes(piece.planes[0])[: piece.samples * 2]
+        pcm = mono_pcm(frame)
+        if pcm is not None and not self._pending and len(pcm) == FRAME_BYTES:
+            for queue in self._listeners:
+                self._offer(queue, pcm)
+            return
+        if pcm is not None:
+            self._pending += pcm
+        else:
+            if self._resampler is None:
+                self._resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            for piece in self._resampler.resample(frame):
+                self._pending += bytes(piece.planes[0])[: piece.samples * 2]
         while len(self._pending) >= FRAME_BYTES:
             chunk = bytes(self._pending[:FRAME_BYTES])
             del self._pending[:FRAME_BYTES]

@@ -46,6 +46,9 @@ async def frames_of(source: PcmSource) -> AsyncGenerator[bytes, None]:
     pending = bytearray()
     try:
         async for chunk in chunks:
+            if not pending and len(chunk) == FRAME_BYTES:
+                yield chunk  # already one frame (a tone, a decoded file): no copy
+                continue
             pending += chunk
             while len(pending) >= FRAME_BYTES:
                 yield bytes(pending[:FRAME_BYTES])

@@ -1,21 +1,20 @@
 """The audio we send: one queue of 20 ms frames (what `play` and writers queue), silence when
-it is empty, paced at real time, and marks that tell when a queued frame has been sent."""
+it is empty, paced at real time, and marks that tell when a queued frame has been sent. Frames
+leave as Opus packets encoded here (`_opus`), so aiortc only packs them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import time
 from collections import deque
 from typing import Any, Final
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
-from d360_calling._pcm import FRAME_SAMPLES, SAMPLE_RATE, SILENCE
+from d360_calling._opus import EncodedPacket, OpusPackets
+from d360_calling._pcm import FRAME_SAMPLES, SAMPLE_RATE
 
-_TIME_BASE: Final = fractions.Fraction(1, SAMPLE_RATE)
 FRAME_SECONDS: Final = FRAME_SAMPLES / SAMPLE_RATE
 SPARE: Final = 2.0
 """Seconds `let_heard` waits beyond the length of what is queued."""
@@ -26,7 +25,8 @@ TAIL: Final = 0.12
 class OutgoingTrack(MediaStreamTrack):
     """Sends queued 20 ms frames of 48 kHz mono int16, and silence whenever the queue is empty.
 
-    Silence keeps RTP flowing from the moment DTLS connects, so WhatsApp's 20 s no-media drop
+    Each frame is encoded here, once (silence is one packet made once per process). Silence
+    keeps RTP flowing from the moment DTLS connects, so WhatsApp's 20 s no-media drop
     never hits a call that has nothing to say yet. Each queued frame gets a mark (1, 2, ...);
     `sent(mark)` returns once aiortc's sender came back for the next frame, which it does only
     after encoding and sending the previous one. `clear()` drops the queue and starts a new
@@ -44,6 +44,7 @@ class OutgoingTrack(MediaStreamTrack):
         self._waiters: list[asyncio.Future[None]] = []
         self._start: float | None = None
         self._pts = 0
+        self._opus = OpusPackets()
         self.epoch = 0
         """Bumped by every `clear()` and by `end()`."""
         self.audio_sent_at: float | None = None
@@ -100,7 +101,7 @@ class OutgoingTrack(MediaStreamTrack):
         super().stop()
         self.end()
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> EncodedPacket:
         if self.readyState != "live":
             raise MediaStreamError
         if self._in_flight is not None:  # aiortc sent the frame we handed it last time
@@ -112,18 +113,13 @@ class OutgoingTrack(MediaStreamTrack):
             self._start = now
         else:
             await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - now)
+        pcm = None
         if self._frames:
             self._in_flight, pcm = self._frames.popleft()
             self._signal()
-        else:
-            pcm = SILENCE
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = _TIME_BASE
-        frame.pts = self._pts
+        packet = self._opus.packet(pcm, self._pts)
         self._pts += FRAME_SAMPLES
-        return frame
+        return packet
 
     async def _changed(self) -> None:
         """Wait for the next change: a frame taken or sent, a clear, the end."""

@@ -12,10 +12,12 @@ from d360_calling.sandbox.clock import SandboxClock
 from d360_calling.sandbox.faults import Fault, FaultKind, FaultPlan
 from d360_calling.sandbox.limits import Limits
 from d360_calling.sandbox.media_store import StoredMedia
+from d360_calling.sandbox.network import Network
 from d360_calling.sandbox.recordings import CallRecording
 from d360_calling.sandbox.records import Call, CallState, Direction
 from d360_calling.sandbox.sdp import ANSWER_SDP, OFFER_SDP
-from d360_calling.sandbox.server import Sandbox, run_standalone
+from d360_calling.sandbox.server import Sandbox
+from d360_calling.sandbox.standalone import run_standalone
 from d360_calling.sandbox.stats import Stats
 from d360_calling.sandbox.webhooks import DeliveryFailure, WebhookDelivery, signature_header
 
@@ -31,6 +33,7 @@ __all__ = [
     "FaultKind",
     "FaultPlan",
     "Limits",
+    "Network",
     "Sandbox",
     "SandboxClock",
     "Stats",

@@ -28,6 +28,7 @@ from d360_calling.sandbox.webhooks import (
 )
 
 if TYPE_CHECKING:
+    from d360_calling.sandbox.network import Network
     from d360_calling.sandbox.peer import UserPeer
     from d360_calling.sandbox.phone.hub import PhoneHub
 
@@ -193,16 +194,21 @@ class Engine:
         return call.id
 
     async def user_answers(
-        self, call_id: str, *, tone_hz: float | None = None, sdp: str | None = None
+        self,
+        call_id: str,
+        *,
+        tone_hz: float | None = None,
+        sdp: str | None = None,
+        network: Network | None = None,
     ) -> None:
         """The user picks up a business-initiated call: ACCEPTED, then connect with the answer
-        (a real peer's, saying `tone_hz`, when a tone is given; else `sdp`, the /phone page's,
-        or the static sample)."""
+        (a real peer's, saying `tone_hz` through `network`, when a tone is given; else `sdp`,
+        the /phone page's, or the static sample)."""
         self.expire()
         answer = ANSWER_SDP if sdp is None else sdp
         call = self.state.calls.get(call_id)
         if tone_hz is not None and call is not None and call.active:
-            answer = await self.voices.answer(call_id, call.offer_sdp, tone_hz)
+            answer = await self.voices.answer(call_id, call.offer_sdp, tone_hz, network)
         now = self.clock.now()
         call = self.state.user_answers(call_id, now, answer)
         self.recordings.connected(call)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +22,10 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler
 
-from d360_calling import _dtmf_rtp
+from d360_calling import _dtmf_rtp, _inline_decode
 from d360_calling._dtmf_keys import SENDABLE, ToneSender, codec_preferences, timing_problem
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
+from d360_calling._opus import EncodedPacket, OpusPackets, mono_pcm
 from d360_calling._pcm import (
     FRAME_BYTES,
     FRAME_SAMPLES,
@@ -35,6 +35,8 @@ from d360_calling._pcm import (
     decode_file,
     dominant_frequency,
 )
+from d360_calling.sandbox.network import Network
+from d360_calling.sandbox.network_link import NetworkLink, NetworkStats
 
 HEARD_LIMIT: Final = 60 * SAMPLE_RATE * 2
 """Bytes of heard audio kept (the last 60 s)."""
@@ -65,6 +67,7 @@ class _UserTrack(MediaStreamTrack):
         self._after: tuple[asyncio.Future[None], AudioTap | None] | None = None
         self._start: float | None = None
         self._pts = 0
+        self._opus = OpusPackets()
 
     def announce(self, frames: Iterator[bytes], then: AudioTap | None) -> asyncio.Future[None]:
         """Send `frames` in place of the user's voice; once the last went out, `then` taps."""
@@ -101,26 +104,22 @@ class _UserTrack(MediaStreamTrack):
             self.tap.said(pcm)
         return pcm
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> EncodedPacket:
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
         else:
             await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - time.monotonic())
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self._next())
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        frame.pts = self._pts
+        packet = self._opus.packet(self._next(), self._pts)
         self._pts += FRAME_SAMPLES
-        return frame
+        return packet
 
 
 class UserPeer:
     """A WhatsApp user's phone on loopback: Opus, DTLS-SRTP, one sha-256 fingerprint."""
 
-    def __init__(self, *, loopback: bool = True) -> None:
+    def __init__(self, *, loopback: bool = True, network: Network | None = None) -> None:
         """Use `offer()` or `answer()`."""
         self._loopback = loopback
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -143,27 +142,47 @@ class UserPeer:
             key
         )
         self._tones = ToneSender(transceiver)
+        _inline_decode.inline(transceiver.receiver)
+        self._link: NetworkLink | None = None
+        if network is not None:
+            self._network_link(network)
 
     @classmethod
-    async def offer(cls, *, tone_hz: float | None = 440.0, loopback: bool = True) -> UserPeer:
-        """The user calls: our offer is `.sdp`; `apply_answer` takes the business's answer."""
-        return await cls._described(None, tone_hz, loopback)
+    async def offer(
+        cls,
+        *,
+        tone_hz: float | None = 440.0,
+        loopback: bool = True,
+        network: Network | None = None,
+    ) -> UserPeer:
+        """The user calls: our offer is `.sdp`; `apply_answer` takes the business's answer.
+        `network` impairs our media both ways."""
+        return await cls._described(None, tone_hz, loopback, network)
 
     @classmethod
     async def answer(
-        cls, offer_sdp: str, *, tone_hz: float | None = 440.0, loopback: bool = True
+        cls,
+        offer_sdp: str,
+        *,
+        tone_hz: float | None = 440.0,
+        loopback: bool = True,
+        network: Network | None = None,
     ) -> UserPeer:
         """The user picks up a business call: our answer to `offer_sdp` is `.sdp`."""
-        return await cls._described(offer_sdp, tone_hz, loopback)
+        return await cls._described(offer_sdp, tone_hz, loopback, network)
 
     @classmethod
     async def _described(
-        cls, remote_offer: str | None, tone_hz: float | None, loopback: bool
+        cls,
+        remote_offer: str | None,
+        tone_hz: float | None,
+        loopback: bool,
+        network: Network | None,
     ) -> UserPeer:
         """A peer saying `tone_hz` with our SDP made: an answer to `remote_offer`, or our own
         offer; closed on failure."""
         # Like `CallAudio._describe` on purpose: the sandbox never uses the SDK's media layer.
-        peer = cls(loopback=loopback)
+        peer = cls(loopback=loopback, network=network)
         peer.play_tone(tone_hz)
         try:
             if remote_offer is not None:
@@ -212,6 +231,17 @@ class UserPeer:
         outgoing, incoming = Tone(frequency_hz), Tone(frequency_hz)
         self._heard_announcement = bytearray(b"".join(incoming.next_frame() for _ in range(frames)))
         return self._track.announce((outgoing.next_frame() for _ in range(frames)), then)
+
+    def go_quiet(self) -> None:
+        """Send no more media (RTP or RTCP) from now on, as a phone whose audio froze: the
+        connection stays up (ICE consent and DTLS go on) and nothing hangs up."""
+        self._network_link(Network()).quiet = True
+
+    @property
+    def network_stats(self) -> NetworkStats:
+        """What the `network` (and `go_quiet`) did to our media datagrams so far; all zero
+        for a peer made without either."""
+        return NetworkStats() if self._link is None else self._link.stats
 
     def stop_tap(self) -> None:
         """Stop giving both sides to the tap (the recording is over)."""
@@ -270,10 +300,19 @@ class UserPeer:
         self._tones.close()
         self._track.stop()
         await self._pc.close()
+        if self._link is not None:
+            await self._link.close()
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         self._connected.set()
+
+    def _network_link(self, network: Network) -> NetworkLink:
+        """Our datagrams' path through `network`, made once (a later profile is ignored)."""
+        if self._link is None:
+            self._link = NetworkLink(network)
+            self._link.attach(self._transceiver.sender.transport.transport)
+        return self._link
 
     def _gathering(self) -> contextlib.AbstractContextManager[None]:
         return loopback_gathering() if self._loopback else contextlib.nullcontext()
@@ -300,12 +339,19 @@ class UserPeer:
             self._reader = asyncio.create_task(self._listen(track))
 
     async def _listen(self, track: MediaStreamTrack) -> None:
-        resampler = AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        resampler: AudioResampler | None = None
         try:
             while True:
                 frame = await track.recv()
                 if not isinstance(frame, AudioFrame):
                     continue
+                pcm = mono_pcm(frame)
+                if pcm is not None:
+                    self._hear(pcm)
+                    continue
+                resampler = resampler or AudioResampler(
+                    format="s16", layout="mono", rate=SAMPLE_RATE
+                )
                 for piece in resampler.resample(frame):
                     self._hear(bytes(piece.planes[0])[: piece.samples * 2])
                 if len(self._heard) > HEARD_LIMIT:

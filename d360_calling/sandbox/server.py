@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self
@@ -17,6 +15,7 @@ from d360_calling.sandbox.errors import JsonObject
 from d360_calling.sandbox.faults import FaultPlan
 from d360_calling.sandbox.fields import is_wa_id
 from d360_calling.sandbox.limits import Limits
+from d360_calling.sandbox.network import Network, check_network
 from d360_calling.sandbox.phone.hub import PhoneHub
 from d360_calling.sandbox.phone.trust import check_phone_host
 from d360_calling.sandbox.recordings import CallRecording
@@ -34,8 +33,6 @@ from d360_calling.sandbox.webhooks import (
 
 if TYPE_CHECKING:
     from d360_calling.sandbox.peer import UserPeer
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TONE_HZ: Final = 440.0
 """What a sandbox user with `media=True` says unless told otherwise."""
@@ -265,14 +262,16 @@ class Sandbox:
         *,
         media: bool = False,
         tone_hz: float | None = DEFAULT_TONE_HZ,
+        network: Network | None = None,
     ) -> str:
         """The user calls the business; returns the call id once the connect webhook is sent.
 
         With `media=True` the user is a real WebRTC peer on loopback (the `[media]` extra): its
         offer replaces `sdp`, it says `tone_hz` (None: silence) once the bot answers, and
-        `voice(call_id)` tells what it heard.
+        `voice(call_id)` tells what it heard; `network` (else ValidationError) impairs its media.
         """
-        voice = await self._engine.voices.offer(tone_hz) if media else None
+        check_network(network, media=media)
+        voice = await self._engine.voices.offer(tone_hz, network) if media else None
         try:
             return await self._engine.ring(
                 wa_id,
@@ -288,13 +287,22 @@ class Sandbox:
             raise
 
     async def user_answers(
-        self, call_id: str, *, media: bool = False, tone_hz: float | None = DEFAULT_TONE_HZ
+        self,
+        call_id: str,
+        *,
+        media: bool = False,
+        tone_hz: float | None = DEFAULT_TONE_HZ,
+        network: Network | None = None,
     ) -> None:
         """The user picks up a business-initiated call (ACCEPTED + connect with the SDP answer).
 
-        With `media=True` the answer is a real peer's, saying `tone_hz` (the `[media]` extra).
+        With `media=True` the answer is a real peer's, saying `tone_hz` (the `[media]` extra),
+        its media through `network` as in `ring`.
         """
-        await self._engine.user_answers(call_id, tone_hz=tone_hz if media else None)
+        check_network(network, media=media)
+        await self._engine.user_answers(
+            call_id, tone_hz=tone_hz if media else None, network=network
+        )
 
     def voice(self, call_id: str) -> UserPeer:
         """The user's WebRTC peer on a call made with `media=True`: `dominant_frequency()`,
@@ -309,11 +317,13 @@ class Sandbox:
 
         ValueError for a call without media (or not connected) and for bad keys or timings.
         """
-        try:
-            voice = self._engine.voices.get(call_id)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
+        voice = self._engine.voices.acting(call_id)
         await voice.press(digits, tone_ms=tone_ms, gap_ms=gap_ms)
+
+    def go_quiet(self, call_id: str) -> None:
+        """The user's phone sends no more audio (RTP or RTCP) on a media call, which stays up:
+        ICE consent goes on, nobody hangs up. ValueError for a call without media."""
+        self._engine.voices.acting(call_id).go_quiet()
 
     async def user_rejects(self, call_id: str) -> None:
         """The user declines a business-initiated call (REJECTED + terminate)."""
@@ -361,32 +371,3 @@ class Sandbox:
             self._state.uncallable.add(wa_id)
         else:
             self._state.uncallable.discard(wa_id)
-
-
-async def run_standalone(
-    host: str = "127.0.0.1",
-    port: int = 8360,
-    api_key: str = "sandbox-key",
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    faults_spec: str | None = None,
-    signature: SignatureScheme = "360dialog",
-    on_ready: Callable[[Sandbox], None] | None = None,
-    phone: bool = False,
-) -> None:
-    """Serve a sandbox until cancelled (`python -m d360_calling sandbox [--phone]`)."""
-    faults = FaultPlan.parse(faults_spec) if faults_spec else None
-    async with Sandbox(
-        api_key,
-        webhook_url,
-        webhook_secret,
-        signature,
-        host=host,
-        port=port,
-        faults=faults,
-        phone=phone,
-    ) as sandbox:
-        log.info("sandbox serving the Calling API at %s", sandbox.base_url)
-        if on_ready is not None:
-            on_ready(sandbox)
-        await asyncio.Event().wait()

@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from d360_calling.sandbox.network import Network
     from d360_calling.sandbox.peer import UserPeer
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,19 @@ class Voices:
         self._answered: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def offer(self, tone_hz: float | None) -> UserPeer:
+    async def offer(self, tone_hz: float | None, network: Network | None = None) -> UserPeer:
         """A new peer with its offer, for a call the user is about to place."""
-        return await _peer_class().offer(tone_hz=tone_hz)
+        return await _peer_class().offer(tone_hz=tone_hz, network=network)
 
-    async def answer(self, call_id: str, offer_sdp: str, tone_hz: float | None) -> str:
+    async def answer(
+        self,
+        call_id: str,
+        offer_sdp: str,
+        tone_hz: float | None,
+        network: Network | None = None,
+    ) -> str:
         """The user picks up with a real peer: its SDP answer to the business's offer."""
-        peer = await _peer_class().answer(offer_sdp, tone_hz=tone_hz)
+        peer = await _peer_class().answer(offer_sdp, tone_hz=tone_hz, network=network)
         self.adopt(call_id, peer)
         self._answered.add(call_id)
         return peer.sdp
@@ -56,6 +63,13 @@ class Voices:
             return self._peers[call_id]
         except KeyError:
             raise KeyError(f"{call_id} has no user audio: ring or answer with media=True") from None
+
+    def acting(self, call_id: str) -> UserPeer:
+        """`get` for a user action (keys, going quiet): ValueError names calls without media."""
+        try:
+            return self.get(call_id)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
 
     def find(self, call_id: str) -> UserPeer | None:
         """The user's peer on `call_id`, or None for a call without media."""

@@ -155,7 +155,10 @@ class IncomingCall:
         """Answer with real audio: a `CallAudio` for the offer, pre-accepted and accepted with
         its SDP, attached to the call (the `[media]` extra). `recording=` and `transcription=`
         go to `accept` (checked before anything is sent or set up); `options` go to
-        `CallAudio.answer` (`ice_servers=`, `codecs=`, `connect_timeout=`, ...)."""
+        `CallAudio.answer` (`ice_servers=`, `codecs=`, `connect_timeout=`, `on_failed=`,
+        `no_media_timeout=`: seconds of silence from the caller, 10 by default, that count as
+        a failure). Media that fails is reported to `on_failed`, and the router ends the call
+        through the API at once."""
         client = self._bound()
         validation.recording(recording)
         validation.transcription(transcription)

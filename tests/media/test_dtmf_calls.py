@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("aiortc")
 
-from d360_calling import ValidationError
+from d360_calling import ValidationError, _inline_decode
 from d360_calling.media import CallAudio, DtmfKey, MediaError, dominant_frequency
 from d360_calling.sandbox import OFFER_SDP
 from d360_calling.sandbox.peer import UserPeer
@@ -101,7 +101,8 @@ async def test_twelve_keys_arrive_in_order_and_audio_goes_on(bot: Bot) -> None:
         heard = await audio.listen(0.5, skip=0.1)
         assert dominant_frequency(heard) == pytest.approx(440.0, abs=5.0)
         receiver = audio._pc.getTransceivers()[0].receiver
-        assert receiver._RTCRtpReceiver__decoder_thread.is_alive()
+        decoding = receiver._RTCRtpReceiver__decoder_queue  # decodes on the loop, keys taken out
+        assert isinstance(decoding, _inline_decode.InlineDecoding)
         await bot.sandbox.user_hangs_up(call_id)
         await audio.wait_ended()
         assert [k async for k in audio.dtmf] == []  # iteration ends with the call

@@ -13,6 +13,7 @@ pytest.importorskip("aiortc")
 from aiortc.rtp import RtpPacket
 
 from d360_calling._dtmf_rtp import build_event
+from d360_calling._inline_decode import InlineDecoding
 from d360_calling.media import CallAudio, DtmfKey, dominant_frequency
 from d360_calling.sandbox.peer import UserPeer
 
@@ -58,10 +59,10 @@ async def _feed(audio: CallAudio, packets: list[RtpPacket]) -> None:
 
 async def _still_hears_440(audio: CallAudio) -> None:
     receiver = audio._pc.getTransceivers()[0].receiver
-    assert receiver._RTCRtpReceiver__decoder_thread.is_alive()
+    decoding = receiver._RTCRtpReceiver__decoder_queue  # decodes on the loop, events taken out
+    assert isinstance(decoding, InlineDecoding)
     heard = await audio.listen(0.4, skip=0.1)
     assert dominant_frequency(heard) == pytest.approx(440.0, abs=5.0)
-    assert receiver._RTCRtpReceiver__decoder_thread.is_alive()
 
 
 async def _collect(audio: CallAudio, into: list[DtmfKey]) -> None:
