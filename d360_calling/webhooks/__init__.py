@@ -1,5 +1,6 @@
 """Webhooks: parse and verify deliveries, route events to handlers, receive them over HTTP."""
 
+from .drain import DEFAULT_DRAIN_SECONDS, DrainReport
 from .errors import ReceiverClosedError, SignatureError, WebhookError
 from .events import (
     CallConnect,
@@ -28,6 +29,7 @@ from .router import IncomingCall, Router
 from .verify import sign, verify
 
 __all__ = [
+    "DEFAULT_DRAIN_SECONDS",
     "SECRET_ENV",
     "CallConnect",
     "CallDirection",
@@ -38,6 +40,7 @@ __all__ = [
     "CallTerminate",
     "CallTranscriptionAvailable",
     "Contact",
+    "DrainReport",
     "Event",
     "IncomingCall",
     "MalformedEvent",

@@ -15,7 +15,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from .body import UNREAD
-from .endpoint import Endpoint
+from .shutdown import DrainingEndpoint, before_server_sigterm
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,9 +28,10 @@ class _Disconnected(Exception):
 
 
 class ReceiverASGI:
-    """The ASGI 3 app of one `Receiver` (get it as `receiver.asgi`), or of any `Endpoint`."""
+    """The ASGI 3 app of one `Receiver` (get it as `receiver.asgi`), or of any endpoint that
+    drains."""
 
-    def __init__(self, receiver: Endpoint) -> None:
+    def __init__(self, receiver: DrainingEndpoint) -> None:
         self.receiver = receiver
 
     def __repr__(self) -> str:
@@ -59,12 +60,16 @@ class ReceiverASGI:
             await _answer(send, status, text, extra)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        unhook = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                unhook = before_server_sigterm(self.receiver.drain)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.receiver.aclose()
+                if unhook is not None:
+                    unhook()
+                await self.receiver.drain()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -9,7 +9,7 @@ This module is the framework-neutral core, `Receiver.receive(body, headers) -> R
 does the work; the `aiohttp.web` handler (`receiver.handler`, `receiver.app`, in
 `receiver_aiohttp`) and the pure ASGI app (`receiver.asgi`, for uvicorn, Starlette or FastAPI, in
 `asgi`) only carry bytes to it and its reply back. Its options' checks are in `receiver_options`,
-what it needs of a tracer in `receiver_telemetry`.
+what it needs of a tracer in `receiver_telemetry`, the calls it holds and their drain in `drain`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from aiohttp import web
@@ -32,12 +32,13 @@ from ..shared_state import DeliveryInProgress, LocalState, SharedState, SharedSt
 from ..shared_state.primitives import DAY
 from .asgi import ReceiverASGI
 from .body import TooLarge, TooSlow, read_capped
+from .drain import DEFAULT_DRAIN_SECONDS, Drain, DrainReport
 from .errors import ReceiverClosedError, SignatureError, WebhookError
-from .events import CallConnect, CallTerminate, Event, MalformedEvent
+from .events import CallTerminate, Event, MalformedEvent
 from .parse import parse
 from .receiver_aiohttp import aiohttp_app, aiohttp_reply
 from .receiver_options import SECRET_ENV as SECRET_ENV
-from .receiver_options import _event_age_bound, _signing_secret
+from .receiver_options import _event_age_bound, _expired, _signing_secret, _stale_connect
 from .receiver_telemetry import DeliveryTrace as DeliveryTrace
 from .receiver_telemetry import WebhookTelemetry
 from .router import Router
@@ -62,6 +63,7 @@ _TOO_SLOW = Reply(408, "body not received in time")
 _BAD_SIGNATURE = Reply(401, "bad signature")
 _MALFORMED = Reply(400, "malformed webhook")
 _DEFERRED = Reply(503, "try again later")
+_DRAINING = Reply(503, "draining: deliver the call to another worker")
 
 
 class Receiver(AsyncClosing):
@@ -83,6 +85,7 @@ class Receiver(AsyncClosing):
     after dedupe forgot it is not handled again. A malformed item costs only itself: it is
     logged and passed to `router.on_malformed` handlers, and the rest of the delivery is
     handled. A handler that fails costs only its own run: it is logged and counted.
+    Shutting down, the adapters `drain()` for up to `drain_deadline` seconds (see `drain`).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class Receiver(AsyncClosing):
         max_connect_age: float | None = 60.0,
         max_event_age: float | None = None,
         telemetry: WebhookTelemetry | None = None,
+        drain_deadline: float = DEFAULT_DRAIN_SECONDS,
     ) -> None:
         self.router = router
         self.client = client
@@ -117,6 +121,7 @@ class Receiver(AsyncClosing):
         self.stats: Counter[str] = Counter()
         self.telemetry = telemetry
         self._secret = _signing_secret(secret, verify)
+        self._drain = Drain(router, self.aclose, drain_deadline)
         self._group: asyncio.TaskGroup | None = None
         self._ready: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -135,18 +140,24 @@ class Receiver(AsyncClosing):
         return f"Receiver(path={self.path!r}, secret={secret})"
 
     @property
+    def drain_deadline(self) -> float:
+        """Seconds the calls in progress get to finish when the server's shutdown drains."""
+        return self._drain.deadline
+
+    @property
     def app(self) -> web.Application:
-        """An aiohttp application serving only the webhook path; closing it closes the receiver."""
+        """An aiohttp application serving only the webhook path; its shutdown drains the
+        receiver."""
         if self._app is None:
             self._app = aiohttp_app(self, self.handler)
         return self._app
 
     @property
     def asgi(self) -> ReceiverASGI:
-        """A pure ASGI app serving `POST {path}`; its lifespan shutdown closes the receiver.
+        """A pure ASGI app serving `POST {path}`; its lifespan shutdown drains the receiver.
 
         Mounted in another app (`fastapi_app.mount("/hooks", receiver.asgi)`) it gets no
-        lifespan events: close the receiver from that app's lifespan (`await receiver.aclose()`).
+        lifespan events: drain the receiver from that app's lifespan (`await receiver.drain()`).
         """
         if self._asgi is None:
             self._asgi = ReceiverASGI(self)
@@ -202,6 +213,9 @@ class Receiver(AsyncClosing):
             self.stats["malformed"] += 1
             logger.warning("webhook refused: %s", error_text(error))
             return _MALFORMED
+        if self._drain.refuses(events):
+            self.stats["refused_draining"] += 1
+            return _DRAINING
         try:
             await self.dispatch(events)
         except (SharedStateUnavailable, DeliveryInProgress, ReceiverClosedError) as error:
@@ -247,7 +261,10 @@ class Receiver(AsyncClosing):
         same events meanwhile is deferred, not dropped; if this one is deferred, it gives back
         only keys that still hold its claim, never those another worker recorded since."""
         now = datetime.now(UTC)
-        events = [event for event in events if not self._expired(event, now)]
+        kept = [event for event in events if not _expired(event, now, self._max_event_age)]
+        if expired := len(events) - len(kept):
+            self.stats["expired"] += expired
+        events = kept
         keys = [event.dedupe_key for event in events]
         claim = "" if self._in_process else secrets.token_hex(8)  # one process: no claims
         fresh = await self.shared_state.first_times(keys, self.dedupe_ttl, claim=claim)
@@ -277,39 +294,16 @@ class Receiver(AsyncClosing):
 
     def _start(self, event: Event, group: asyncio.TaskGroup) -> None:
         """Start `event`'s handlers (none for a stale connect; a malformed item is logged)."""
-        if self._stale(event):
+        if _stale_connect(event, self.max_connect_age):
             self.stats["stale"] += 1
             return
         if isinstance(event, MalformedEvent):
             self.stats["malformed_items"] += 1
             logger.warning("webhook item skipped: %s", event.error)
-        for handler in self.router.handlers_for(event, self.client):
-            group.create_task(self._run(handler, event))
+        handlers = self.router.handlers_for(event, self.client)
+        self._drain.dispatched(event, [group.create_task(self._run(h, event)) for h in handlers])
         if isinstance(event, CallTerminate):
             group.create_task(self._announce_ended(event.call_id))
-
-    def _stale(self, event: Event) -> bool:
-        """Whether `event` is a connect too old to answer (the user has hung up by then)."""
-        if self.max_connect_age is None or not isinstance(event, CallConnect):
-            return False
-        if event.age() > timedelta(seconds=self.max_connect_age):
-            logger.warning("connect for %s is too old to answer; dropped", event.call_id)
-            return True
-        return False
-
-    def _expired(self, event: Event, now: datetime) -> bool:
-        """Whether `event` is older than `max_event_age` (a replay dedupe may have forgotten)."""
-        if isinstance(event, MalformedEvent) or (age := event.age(now)) is None:
-            return False
-        if age <= self._max_event_age:
-            return False
-        self.stats["expired"] += 1
-        logger.warning(
-            "webhook %s from %ds ago is older than max_event_age; dropped",
-            type(event).__name__,
-            age.total_seconds(),
-        )
-        return True
 
     async def _announce_ended(self, call_id: str) -> None:
         """Tell the other workers the call ended (its media may live there); never raises."""
@@ -343,6 +337,14 @@ class Receiver(AsyncClosing):
             self._group = group
             ready.set_result(None)
             await self._stopping.wait()
+
+    async def drain(self, deadline: float | None = None) -> DrainReport:
+        """Let the calls in progress finish, then close: from now on a new call's connect is
+        answered 503 (the platform delivers it to another worker) while the deliveries of the
+        calls held here are handled; after `deadline` seconds (default `drain_deadline`) the
+        calls still going are terminated through `client` and their media closed; then
+        `aclose()`. Runs once: later calls wait for the same drain and get its report."""
+        return await self._drain.drain(deadline, self.client)
 
     async def aclose(self) -> None:
         """Stop taking deliveries; wait for running handlers up to `shutdown_timeout`, then close

@@ -1,4 +1,5 @@
-"""The `aiohttp.web` side of a webhook endpoint: its request handler and an app serving only it."""
+"""The `aiohttp.web` side of a webhook endpoint: its request handler and an app serving only it,
+which drains the endpoint on shutdown, and under `web.run_app` already on SIGTERM (`shutdown`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aiohttp import web
 
 from .body import UNREAD, request_body
 from .endpoint import Endpoint
+from .shutdown import DrainingEndpoint, before_run_app_sigterm
 
 
 async def aiohttp_reply(endpoint: Endpoint, request: web.Request) -> web.Response:
@@ -21,11 +23,19 @@ async def aiohttp_reply(endpoint: Endpoint, request: web.Request) -> web.Respons
 
 
 def aiohttp_app(
-    endpoint: Endpoint, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    endpoint: DrainingEndpoint, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.Application:
-    """An aiohttp application serving `POST {endpoint.path}` with `handler`; closing it closes
-    the endpoint."""
+    """An aiohttp application serving `POST {endpoint.path}` with `handler`; its shutdown drains
+    the endpoint (which closes it)."""
+
+    async def hook_sigterm(_: web.Application) -> None:
+        before_run_app_sigterm(endpoint.drain)
+
+    async def drain(_: web.Application) -> None:
+        await endpoint.drain()
+
     app = web.Application(client_max_size=endpoint.max_body_size)
     app.router.add_post(endpoint.path, handler)
-    app.on_cleanup.append(lambda _: endpoint.aclose())
+    app.on_startup.append(hook_sigterm)
+    app.on_shutdown.append(drain)
     return app

@@ -1,13 +1,15 @@
-"""The checks of a `Receiver`'s signing secret and event age limit, which need more than a range."""
+"""The checks of a `Receiver`'s signing secret and event age limits: the options, which need more
+than a range, and the events measured against them."""
 
 from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .. import validation
 from ..errors import ValidationError
+from .events import CallConnect, Event, MalformedEvent
 
 logger = logging.getLogger("d360_calling.webhooks")
 
@@ -51,3 +53,27 @@ def _signing_secret(secret: str | None, verify: bool) -> str | None:
     if not secret:
         raise ValidationError("secret", "must not be empty")
     return secret
+
+
+def _stale_connect(event: Event, max_connect_age: float | None) -> bool:
+    """Whether `event` is a connect too old to answer (the user has hung up by then)."""
+    if max_connect_age is None or not isinstance(event, CallConnect):
+        return False
+    if event.age() > timedelta(seconds=max_connect_age):
+        logger.warning("connect for %s is too old to answer; dropped", event.call_id)
+        return True
+    return False
+
+
+def _expired(event: Event, now: datetime, max_event_age: timedelta) -> bool:
+    """Whether `event` is older than `max_event_age` (a replay dedupe may have forgotten)."""
+    if isinstance(event, MalformedEvent) or (age := event.age(now)) is None:
+        return False
+    if age <= max_event_age:
+        return False
+    logger.warning(
+        "webhook %s from %ds ago is older than max_event_age; dropped",
+        type(event).__name__,
+        age.total_seconds(),
+    )
+    return True

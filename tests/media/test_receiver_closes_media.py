@@ -77,7 +77,7 @@ async def test_shutting_the_receiver_down_closes_call_audio(
     serve: Callable[[Receiver], Awaitable[tuple[str, Stop]]],
 ) -> None:
     router = Router()
-    receiver = Receiver(router, secret=SECRET)
+    receiver = Receiver(router, secret=SECRET, drain_deadline=0)  # no wait for the call
     answered: asyncio.Queue[CallAudio] = asyncio.Queue()
 
     @router.on_connect
