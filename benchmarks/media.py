@@ -9,8 +9,10 @@
    call, playing a tone and reading every frame) and a fresh user process (the sandbox and its
    `UserPeer`s, each saying a tone) per level; the bot's own CPU (`getrusage`, every thread) and
    RSS (`VmRSS`) are measured over a window, and each call's frames per second both ways.
-3. The ceiling: more calls per level until the worst call gets under 95 % of real time (50 frames
-   a second) either way, a call fails to connect, or the bot's event loop lags.
+3. The ceiling: more calls per level until the worst call gets under 99 % of real time (50 frames
+   a second) either way, a call fails to connect, or the bot's event loop lags (p99 over 20 ms).
+   The ramp runs twice in one run: with `--before REV`'s code (default: main before issue 27's
+   media work), then with the working tree's, so the two ceilings share the machine's state.
 4. Keypresses (issue 23): the latency from `sandbox.press` to the key at the bot's `audio.dtmf`
    (p50/p99/max over single-key presses), and the bot's CPU per call with the RFC 4733 hook and
    without it, interleaved (`--keys-only` runs this alone, `--no-keys` skips it).
@@ -33,13 +35,16 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks import harness
+from benchmarks import harness, revision
+from benchmarks.harness import DASH, num, table
 from benchmarks.media_common import FRAMES_PER_SECOND, tone_cost
 from benchmarks.media_keys import NO_HOOK, run_hook_cpu, run_key_latency, summary_lines
 from benchmarks.media_latency import latency_table, run_latency
 from benchmarks.media_levels import RAMP, ceiling_line, concurrency_table, run_concurrency
 
 PACKAGES: Final = ("aiortc", "aioice", "av", "aiohttp")
+BEFORE: Final = "2135953"
+"""Main as issue 27 found it: aiortc's own encoder and decoder threads."""
 """The packages whose versions the machine line names."""
 
 
@@ -54,6 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--ramp", default=",".join(map(str, RAMP)), help="ceiling levels, stops at the first miss"
     )
     parser.add_argument("--no-ceiling", action="store_true", help="only the --concurrency levels")
+    parser.add_argument(
+        "--before",
+        default=BEFORE,
+        help=f"revision whose ramp runs first, for before/after ({BEFORE}; 'none' to skip)",
+    )
     parser.add_argument(
         "--attempts", type=int, default=2, help="runs of a level that falls behind (2, at most 5)"
     )
@@ -115,6 +125,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["latency"] = await run_latency(calls)
         print(f"concurrency: levels {levels}, ramp {ramp}, {seconds:g} s each", file=sys.stderr)
         bot_args = NO_HOOK if args.no_keys_hook else ()
+        if ramp and args.before != "none":
+            results["before"] = await _before(args.before, ramp, seconds, args, attempts)
+            errors += [f"before: {e}" for e in results["before"]["errors"]]
         rows, ceiling = await run_concurrency(
             levels, ramp, seconds, not args.no_pin, attempts, bot_args
         )
@@ -140,10 +153,64 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+async def _before(
+    rev: str, ramp: list[int], seconds: float, args: argparse.Namespace, attempts: int
+) -> dict[str, Any]:
+    """The ramp with `rev`'s code (bot and user processes both), before the working tree's."""
+    print(f"before: {revision.describe(rev)}", file=sys.stderr, flush=True)
+    with revision.exported(rev) as tree:
+        rows, ceiling = await run_concurrency(
+            [], ramp, seconds, not args.no_pin, attempts, NO_HOOK if args.no_keys_hook else (), tree
+        )
+    errors = [f"{row['calls']} calls: {row['error']}" for row in rows if row["error"]]
+    return {
+        "revision": revision.describe(rev),
+        "concurrency": rows,
+        "ceiling": ceiling,
+        "errors": errors,
+    }
+
+
+def before_after(results: dict[str, Any]) -> list[str]:
+    """ "real time: N calls" per core, before and after, and the CPU per call at each level."""
+    before, after = results["before"], results
+    pinned = all(r["pinned"] for r in after["concurrency"])
+    lines = [
+        f"Before and after, one run (bot pinned to one CPU{'' if pinned else ': NOT pinned'}); "
+        f"before is `{before['revision']}`:",
+        "",
+    ]
+    rows = []
+    for label, side in (("before", before), ("after", after)):
+        ceiling = side["ceiling"]
+        cpu = {r["calls"]: r.get("bot_cpu_pct_per_call") for r in side["concurrency"]}
+        rows.append(
+            [
+                label,
+                f"real time: {ceiling['calls'] or 0} calls",
+                f"{ceiling['audio_calls'] or 0} calls",
+                f"{ceiling['first_failing'] or DASH}: {ceiling['reason'] or 'not reached'}",
+                num(cpu.get(10), ".2f"),
+                num(cpu.get(20), ".2f"),
+            ]
+        )
+    header = [
+        "code",
+        "per core",
+        "frames alone (lag allowed)",
+        "first level behind",
+        "bot CPU % per call at 10 calls",
+        "at 20 calls",
+    ]
+    return [*lines, table(header, rows)]
+
+
 def report(results: dict[str, Any]) -> str:
     parts = [f"Machine: {results['machine']}."]
     if "latency" in results:
         parts += ["", *levels_report(results)]
+    if "before" in results:
+        parts += ["", *before_after(results)]
     if "keys" in results:
         parts += ["", *summary_lines(results["keys"], results["keys_cpu"])]
     parts += ["", f"Load average at the end: {results['load_end']}."]

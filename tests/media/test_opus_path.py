@@ -15,6 +15,7 @@ from aiortc import rtcrtpreceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from d360_calling import _inline_decode, _opus
+from d360_calling._audio_jitter import AudioJitterBuffer
 from d360_calling._pcm import FRAME_SAMPLES, SILENCE, Tone, dominant_frequency, samples_of
 
 
@@ -118,6 +119,7 @@ def test_inline_decoding_puts_frames_and_the_end_on_the_track_queue() -> None:
     receiver._track = type("T", (), {"_queue": queue})()
     assert _inline_decode.inline(receiver)
     decoding = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, AudioJitterBuffer)  # type: ignore[attr-defined]
     tone, packets = Tone(500.0), _opus.OpusPackets()
     for n in range(5):
         decoding.put((Codec(), Encoded(bytes(packets.packet(tone.next_frame(), n * 960)), n * 960)))
