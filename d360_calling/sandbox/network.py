@@ -51,11 +51,6 @@ class Network:
     reorder: float = attrs.field(default=0.0, validator=_share)
     seed: int | None = attrs.field(default=None, validator=_seed)
 
-    @property
-    def clean(self) -> bool:
-        """Whether this profile changes nothing."""
-        return self.loss == 0.0 and self.jitter_ms == 0.0 and self.reorder == 0.0
-
 
 def check_network(network: object, *, media: bool) -> None:
     """ValidationError unless `network` is None or a `Network` on a call with `media=True`."""

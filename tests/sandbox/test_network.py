@@ -77,8 +77,7 @@ def test_a_profile_out_of_range_names_its_field(options: dict[str, object], fiel
 def test_a_profile_in_range_keeps_its_values() -> None:
     network = Network(loss=0.05, jitter_ms=30, reorder=0.01, seed=7)
     assert (network.loss, network.jitter_ms, network.reorder, network.seed) == (0.05, 30, 0.01, 7)
-    assert not network.clean
-    assert Network().clean
+    assert Network() == Network(loss=0.0, jitter_ms=0.0, reorder=0.0, seed=None)
 
 
 @pytest.mark.usefixtures("no_leaks")
