@@ -19,19 +19,18 @@ from typing import Any, Final
 
 import attrs
 
-from benchmarks.media_children import BotCall, BotSide, Command, obey, watched
+from benchmarks.media_children import BotCall, BotSide, Command, obey, run_bot, watched
 from benchmarks.media_common import (
     CONNECT_TIMEOUT,
     FRAMES_PER_SECOND,
     SECRET,
     USER_HZ,
     HeardCounter,
+    LagMonitor,
     heard_bytes,
     hook_heard,
-    serve,
     wa_id,
 )
-from d360_calling import Client
 from d360_calling.media import CallAudio, dominant_frequency
 from d360_calling.sandbox import Network, Sandbox
 from d360_calling.sandbox.peer import UserPeer
@@ -125,55 +124,25 @@ def _inodes(protocol: str) -> set[str]:
 
 async def bot_process() -> None:
     """`--role bot`: the SDK answering every call with audio, 660 Hz out, pitch of what it hears."""
-    async with watched() as (guard, _lag):
-        bot = PitchBot()
-        runner, url = await serve(bot.receiver)
-        client: Client | None = None
+    bot = PitchBot()
 
-        async def start_client(command: Command) -> dict[str, Any]:
-            nonlocal client
-            client = Client("k", base_url=command["base_url"])
-            await client.__aenter__()
-            bot.receiver.client = client
-            return {"ok": True}
-
-        async def status(_: Command) -> dict[str, Any]:
-            return bot.status()
-
-        async def mark(command: Command) -> dict[str, Any]:
-            live = {cid: c for cid, c in bot.calls.items() if c.open}
-            marked = {
-                "t": time.perf_counter(),
-                "frames": {cid: c.frames for cid, c in live.items()},
-                "connected": {cid: c.audio.connected for cid, c in live.items()},
-                "failed": bot.status()["failed"],
-            }
-            if command.get("pitch"):
-                pitches = {cid: c.pitch() for cid, c in live.items() if isinstance(c, PitchCall)}
-                marked["pitch"] = pitches
-            return marked
-
-        async def probe(_: Command) -> dict[str, Any]:
-            return leftovers(bot.status()["open"])
-
-        async def end(_: Command) -> dict[str, Any]:
-            left = await bot.close()
-            return {"left_open": left, "datagrams": guard.sent, "elsewhere": guard.elsewhere}
-
-        handlers = {
-            "client": start_client,
-            "status": status,
-            "mark": mark,
-            "probe": probe,
-            "end": end,
+    def mark(command: Command, _: LagMonitor) -> dict[str, Any]:
+        live = {cid: c for cid, c in bot.calls.items() if c.open}
+        marked = {
+            "t": time.perf_counter(),
+            "frames": {cid: c.frames for cid, c in live.items()},
+            "connected": {cid: c.audio.connected for cid, c in live.items()},
+            "failed": bot.status()["failed"],
         }
-        try:
-            await obey({"url": url}, handlers)
-        finally:
-            await bot.close()
-            if client is not None:
-                await client.__aexit__(None, None, None)
-            await runner.cleanup()
+        if command.get("pitch"):
+            pitches = {cid: c.pitch() for cid, c in live.items() if isinstance(c, PitchCall)}
+            marked["pitch"] = pitches
+        return marked
+
+    async def probe(_: Command) -> dict[str, Any]:
+        return leftovers(bot.status()["open"])
+
+    await run_bot(bot, mark, {"probe": probe})
 
 
 class Users:

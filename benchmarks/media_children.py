@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from benchmarks import harness
 from benchmarks.media_common import (
@@ -183,10 +183,35 @@ async def obey(hello: dict[str, Any], handlers: Mapping[str, Handler]) -> None:
                 break
 
 
-async def bot_process() -> None:
-    """`--role bot`: Receiver + Client + CallAudio per call; measures its own CPU and RSS."""
+class Bot(Protocol):
+    """What `run_bot` drives: a receiver, the status of its calls, closing them (calls left)."""
+
+    receiver: Receiver
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def close(self) -> int: ...
+
+
+def usage(lag: LagMonitor) -> dict[str, Any]:
+    """A mark's common part: time, this process's CPU and RSS, threads, loop lag since the last."""
+    return {
+        "t": time.perf_counter(),
+        "cpu": cpu_seconds(),
+        "rss_mib": rss_mib(),
+        "threads": threading.active_count(),
+        "lag": lag.take(),
+    }
+
+
+async def run_bot(
+    bot: Bot,
+    mark: Callable[[Command, LagMonitor], dict[str, Any]],
+    more: Mapping[str, Handler] | None = None,
+) -> None:
+    """A bot process's command loop: serve `bot.receiver`, `client` (the sandbox's URL),
+    `status`, `mark` (what `mark` says), `end` (close every call), and `more` handlers."""
     async with watched() as (guard, lag):
-        bot = BotSide()
         runner, url = await serve(bot.receiver)
         client: Client | None = None
 
@@ -200,30 +225,36 @@ async def bot_process() -> None:
         async def status(_: Command) -> dict[str, Any]:
             return bot.status()
 
-        async def mark(_: Command) -> dict[str, Any]:
-            return {
-                "t": time.perf_counter(),
-                "cpu": cpu_seconds(),
-                "rss_mib": rss_mib(),
-                "threads": threading.active_count(),
-                "frames": {cid: c.frames for cid, c in bot.calls.items() if c.open},
-                "lag": lag.take(),
-                "keys_hook": keys_hooked(),
-                "keys_negotiated": sum(c.keys_negotiated for c in bot.calls.values() if c.open),
-            }
+        async def marked(command: Command) -> dict[str, Any]:
+            return mark(command, lag)
 
         async def end(_: Command) -> dict[str, Any]:
             left = await bot.close()
             return {"left_open": left, "datagrams": guard.sent, "elsewhere": guard.elsewhere}
 
-        handlers = {"client": start_client, "status": status, "mark": mark, "end": end}
+        handlers = {"client": start_client, "status": status, "mark": marked, "end": end}
         try:
-            await obey({"url": url}, handlers)
+            await obey({"url": url}, {**handlers, **(more or {})})
         finally:
             await bot.close()
             if client is not None:
                 await client.__aexit__(None, None, None)
             await runner.cleanup()
+
+
+async def bot_process() -> None:
+    """`--role bot`: Receiver + Client + CallAudio per call; measures its own CPU and RSS."""
+    bot = BotSide()
+
+    def mark(_: Command, lag: LagMonitor) -> dict[str, Any]:
+        return {
+            **usage(lag),
+            "frames": {cid: c.frames for cid, c in bot.calls.items() if c.open},
+            "keys_hook": keys_hooked(),
+            "keys_negotiated": sum(c.keys_negotiated for c in bot.calls.values() if c.open),
+        }
+
+    await run_bot(bot, mark)
 
 
 async def user_process() -> None:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import threading
 import time
 from typing import Any, Final
 
@@ -30,9 +29,13 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from benchmarks import harness
-from benchmarks.media_children import Command, obey, watched
-from benchmarks.media_common import BOT_HZ, CONNECT_TIMEOUT, SECRET, cpu_seconds, rss_mib, serve
-from d360_calling import Client
+from benchmarks.media_children import Command, run_bot, usage
+from benchmarks.media_common import (
+    BOT_HZ,
+    CONNECT_TIMEOUT,
+    SECRET,
+    LagMonitor,
+)
 from d360_calling.media import CallAudio, MediaError
 from d360_calling.pipecat import D360Params, D360Transport
 from d360_calling.webhooks import IncomingCall, Receiver, Router
@@ -217,43 +220,13 @@ class Bots:
 
 async def bot_process(kind: str) -> None:
     """The bot process of one CPU level (the `media_children` bot's commands)."""
-    async with watched() as (guard, lag):
-        bots = Bots(kind)
-        runner, url = await serve(bots.receiver)
-        client: Client | None = None
+    bots = Bots(kind)
 
-        async def start_client(command: Command) -> dict[str, Any]:
-            nonlocal client
-            client = Client("k", base_url=command["base_url"])
-            await client.__aenter__()
-            bots.receiver.client = client
-            return {"ok": True}
+    def mark(_: Command, lag: LagMonitor) -> dict[str, Any]:
+        frames = {cid: c.reply.frames for cid, c in bots.calls.items() if c.open}
+        return {**usage(lag), "frames": frames}
 
-        async def status(_: Command) -> dict[str, Any]:
-            return bots.status()
-
-        async def mark(_: Command) -> dict[str, Any]:
-            return {
-                "t": time.perf_counter(),
-                "cpu": cpu_seconds(),
-                "rss_mib": rss_mib(),
-                "threads": threading.active_count(),
-                "frames": {cid: c.reply.frames for cid, c in bots.calls.items() if c.open},
-                "lag": lag.take(),
-            }
-
-        async def end(_: Command) -> dict[str, Any]:
-            left = await bots.close()
-            return {"left_open": left, "datagrams": guard.sent, "elsewhere": guard.elsewhere}
-
-        handlers = {"client": start_client, "status": status, "mark": mark, "end": end}
-        try:
-            await obey({"url": url}, handlers)
-        finally:
-            await bots.close()
-            if client is not None:
-                await client.__aexit__(None, None, None)
-            await runner.cleanup()
+    await run_bot(bots, mark)
 
 
 def main(argv: list[str] | None = None) -> int:

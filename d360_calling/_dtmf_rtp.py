@@ -29,6 +29,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
+from d360_calling._checked_patch import CheckedPatch
+
 log = logging.getLogger(__name__)
 
 TELEPHONE_EVENT: Final = "audio/telephone-event"
@@ -298,24 +300,6 @@ def _init_assigns(cls: type) -> set[str]:
     return {f"_{cls.__name__}{n}" if n.startswith("__") else n for n in names}
 
 
-_installed: bool | None = None
-
-
-def install() -> bool:
-    """Patch aiortc once (codec, receive hook, send hook); False if its internals moved."""
-    global _installed
-    if _installed is None:
-        try:
-            check_internals()
-        except RuntimeError as exc:
-            log.warning("keypresses unavailable: %s", exc)
-            _installed = False
-        else:
-            _patch()
-            _installed = True
-    return _installed
-
-
 def _patch() -> None:
     from aiortc import codecs
     from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -370,3 +354,7 @@ def _patch() -> None:
         setattr(wrapper, "__wrapped__", original)  # noqa: B010
     RTCRtpReceiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
     RTCDtlsTransport._send_rtp = _send_rtp  # type: ignore[method-assign]
+
+
+install = CheckedPatch(check_internals, _patch, "keypresses unavailable")
+"""Patch aiortc once (codec, receive hook, send hook); False if its internals moved."""

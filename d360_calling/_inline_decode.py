@@ -20,6 +20,7 @@ from typing import Any, Final
 import av
 
 from d360_calling._audio_jitter import AudioJitterBuffer, Frames
+from d360_calling._checked_patch import CheckedPatch
 from d360_calling._opus import OpusDecoder
 
 log = logging.getLogger(__name__)
@@ -110,24 +111,6 @@ def check_internals() -> None:
         )
 
 
-_installed: bool | None = None
-
-
-def install() -> bool:
-    """Make aiortc's decoder thread step aside for inline receivers, once; False if moved."""
-    global _installed
-    if _installed is None:
-        try:
-            check_internals()
-        except RuntimeError as exc:
-            log.warning("decoding on aiortc's threads: %s", exc)
-            _installed = False
-        else:
-            _patch()
-            _installed = True
-    return _installed
-
-
 def _patch() -> None:
     from aiortc import rtcrtpreceiver
 
@@ -143,3 +126,7 @@ def _patch() -> None:
     decoder_worker.__wrapped__ = original  # type: ignore[attr-defined]
     setattr(decoder_worker, _MARK, True)
     rtcrtpreceiver.decoder_worker = decoder_worker
+
+
+install = CheckedPatch(check_internals, _patch, "decoding on aiortc's threads")
+"""Make aiortc's decoder thread step aside for inline receivers, once; False if moved."""
