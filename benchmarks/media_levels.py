@@ -127,11 +127,17 @@ def pin_cpus(levels: bool) -> tuple[set[int] | None, set[int] | None]:
 
 
 async def run_level(
-    n: int, seconds: float, pin: bool, bot_args: Sequence[str] = (), tree: Path = ROOT
+    n: int,
+    seconds: float,
+    pin: bool,
+    bot_args: Sequence[str] = (),
+    tree: Path = ROOT,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """One level: fresh bot and user processes, a warm-up call, then `n` calls for `seconds`;
     `bot_args` go to the bot process (`--no-keys-hook`: aiortc without the keypress hook);
-    both processes run the code of `tree`."""
+    both processes run the code of `tree`; with `profile`, py-spy samples the bot over the
+    window into that file (raw, folded stacks)."""
     row: dict[str, Any] = {"calls": n, "seconds": seconds, "error": None, "ok": False}
     bot_cpus, user_cpus = pin_cpus(pin)
     row["pinned"] = bot_cpus is not None
@@ -158,7 +164,11 @@ async def run_level(
         row["setup_s"] = time.perf_counter() - started
         await asyncio.sleep(WARM_UP)
         bot0, user0 = await asyncio.gather(bot.ask({"cmd": "mark"}), user.ask({"cmd": "mark"}))
+        spy = None if profile is None else await _py_spy(bot.process.pid, seconds, profile)
         await asyncio.sleep(seconds)
+        if spy is not None:
+            async with asyncio.timeout(30.0):
+                await spy.wait()
         bot1, user1 = await asyncio.gather(bot.ask({"cmd": "mark"}), user.ask({"cmd": "mark"}))
         final = await bot.ask({"cmd": "status"})
         row.update(summarise(n, baseline, bot0, bot1, user0, user1))
@@ -182,6 +192,16 @@ async def run_level(
         row[f"{side}_worst_ratio"] >= REAL_TIME for side in ("bot", "user")
     )
     return row
+
+
+async def _py_spy(pid: int, seconds: float, into: Path) -> asyncio.subprocess.Process:
+    """py-spy recording `pid` for `seconds` at 100 Hz, without stopping it, into `into`."""
+    return await asyncio.create_subprocess_exec(
+        *("py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))),
+        *("--rate", "100", "--format", "raw", "--nonblocking", "--output", str(into)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 def summarise(
