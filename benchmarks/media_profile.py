@@ -26,7 +26,7 @@ from benchmarks.media import BEFORE, PACKAGES
 from benchmarks.media_levels import run_level
 from benchmarks.procs import ROOT
 
-TOP: Final = 15
+TOP: Final = 25
 """Functions listed per profile."""
 
 

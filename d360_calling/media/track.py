@@ -1,6 +1,7 @@
 """The audio we send: one queue of 20 ms frames (what `play` and writers queue), silence when
-it is empty, paced at real time, and marks that tell when a queued frame has been sent. Frames
-leave as Opus packets encoded here (`_opus`), so aiortc only packs them."""
+it is empty, paced at real time (`_pacing`: one clock for every call), and marks that tell when
+a queued frame has been sent. Frames leave as Opus packets encoded here (`_opus`), so aiortc
+only packs them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Final
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from d360_calling._opus import EncodedPacket, OpusPackets
+from d360_calling._pacing import frame_clock
 from d360_calling._pcm import FRAME_SAMPLES, SAMPLE_RATE
 
 FRAME_SECONDS: Final = FRAME_SAMPLES / SAMPLE_RATE
@@ -108,11 +110,11 @@ class OutgoingTrack(MediaStreamTrack):
             self._in_flight = None
             self.audio_sent_at = time.monotonic()
             self._signal()
-        now = time.monotonic()
+        clock = frame_clock()
         if self._start is None:
-            self._start = now
+            self._start = clock.grid(asyncio.get_running_loop().time())
         else:
-            await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - now)
+            await clock.until(self._start + self._pts / SAMPLE_RATE)
         pcm = None
         if self._frames:
             self._in_flight, pcm = self._frames.popleft()

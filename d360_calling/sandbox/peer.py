@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Final, Literal, Protocol
 
@@ -26,6 +25,7 @@ from d360_calling import _dtmf_rtp, _inline_decode
 from d360_calling._dtmf_keys import SENDABLE, ToneSender, codec_preferences, timing_problem
 from d360_calling._loopback_ice import keep_loopback_candidates, loopback_gathering
 from d360_calling._opus import EncodedPacket, OpusPackets, mono_pcm
+from d360_calling._pacing import frame_clock
 from d360_calling._pcm import (
     FRAME_BYTES,
     FRAME_SAMPLES,
@@ -107,10 +107,11 @@ class _UserTrack(MediaStreamTrack):
     async def recv(self) -> EncodedPacket:
         if self.readyState != "live":
             raise MediaStreamError
+        clock = frame_clock()
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = clock.grid(asyncio.get_running_loop().time())
         else:
-            await asyncio.sleep(self._start + self._pts / SAMPLE_RATE - time.monotonic())
+            await clock.until(self._start + self._pts / SAMPLE_RATE)
         packet = self._opus.packet(self._next(), self._pts)
         self._pts += FRAME_SAMPLES
         return packet
