@@ -122,11 +122,11 @@ class Inbound:
 
     def renumber(self, ssrc: int, sequence: int) -> int:
         """The audio packet's sequence number less the event packets removed before it."""
-        from aiortc.utils import uint16_add, uint16_gt
-
         stream = self._streams.get(ssrc)
         if stream is None or not stream.total:
-            return sequence
+            return sequence  # no keys pressed on this stream: the hot path, nothing imported
+        from aiortc.utils import uint16_add, uint16_gt
+
         if uint16_gt(sequence, stream.newest):
             before = stream.total  # the usual case: after every removal
         else:  # a late packet: removals after it do not count
