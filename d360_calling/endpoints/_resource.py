@@ -14,6 +14,7 @@ from ..session import (
     Middleware,
     Request,
     Response,
+    SentRecord,
     Session,
     Timeout,
     new_request,
@@ -138,7 +139,8 @@ class Resource:
             }
         else:
             timeout, overrides = session.timeout, session.options
-        # Timeout and deadline set here, so `Session.send` need not copy the request.
+        # Timeout and deadline set here, so `Session.send` need not copy the request; a record
+        # of whether it went out only for middlewares of the user's, which may read it.
         return new_request(
             method,
             path,
@@ -150,6 +152,7 @@ class Resource:
             session.now() + timeout.total,
             overrides,
             session.base_url,
+            SentRecord() if options or session.tracks_sends else None,
         )
 
     def _timeout(self, timeout: float | Timeout | None) -> Timeout | None:

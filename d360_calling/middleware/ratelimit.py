@@ -180,7 +180,28 @@ class RateLimitMiddleware:
                 slots.release()
 
         rate_limited.call_next = call_next  # type: ignore[attr-defined]  # what it wraps
+        rate_limited.limiter = self  # type: ignore[attr-defined]  # for the retry's fused step
         return rate_limited
+
+    def try_enter(self) -> _Slots | None:
+        """The in-flight cap of the client's own policy with a slot taken for the caller, if a
+        call passes now, without waiting: the policy has a cap and no token bucket, the gate
+        is open and a slot is free. The caller releases the slot. What the retry middleware's
+        fused step asks; with `None` it leaves the call to this middleware's handler."""
+        policy = self.policy
+        if policy is None or policy.requests_per_second is not None or self.state.gate_wait() > 0:
+            return None
+        assert self._default is not None
+        slots = self._default.slots
+        if slots is None or slots.free <= 0 or slots.waiters:  # `slots.try_take()`, inlined
+            return None
+        slots.free -= 1
+        return slots
+
+    async def limited(self, error: RateLimitError) -> None:
+        """What a rate-limit answer to a call under the client's policy does (see `_limited`)."""
+        assert self.policy is not None
+        await self._limited(error, self.policy)
 
     async def _under(self, limiter: _Limiter, request: Request, call_next: Handler) -> Response:
         """A call under a policy of its own: counted in, so its cap is not dropped meanwhile."""

@@ -3,7 +3,8 @@
 The first attempt runs straight through; tenacity is entered only after a failure the policy
 may retry (entering it costs more than the rest of the chain). A fresh `AsyncRetrying` is made
 per failing call, since tenacity keeps iteration state in a `threading.local` that every task
-on the loop shares.
+on the loop shares. Composed around the rate limiter, it fuses with it (`_fused`): a call under
+the client's own policies that needs no wait runs its first attempt in one frame.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import (
     BadRequestError,
     D360Error,
     OutcomeUnknownError,
+    RateLimitError,
     ValidationError,
     error_text,
 )
@@ -37,6 +39,7 @@ from ..transient import (
     never_reached_server,
 )
 from .logging import log_fields
+from .ratelimit import RateLimitMiddleware
 
 logger = logging.getLogger("d360_calling")
 
@@ -169,7 +172,46 @@ class RetryMiddleware:
             return response
 
         retried.call_next = call_next  # type: ignore[attr-defined]  # what it wraps
-        return retried
+        limiter: RateLimitMiddleware | None = getattr(call_next, "limiter", None)
+        if limiter is None:
+            return retried
+        return self._fused(retried, limiter, call_next)
+
+    def _fused(self, retried: Handler, limiter: RateLimitMiddleware, limited: Handler) -> Handler:
+        """This middleware around the rate limiter's handler `limited`, as one step: a call
+        under the client's own policies (no per-call option) that the limiter lets through
+        at once (`try_enter`) runs the first attempt here, one frame instead of three; any
+        other call goes through `retried`. A failure takes the same turns as in the composed
+        pair: a rate-limit answer closes the gate, the slot is given back, then the retry is
+        planned and run through `limited`."""
+        inner: Handler = limited.call_next  # type: ignore[attr-defined]  # what the limiter wraps
+
+        async def fused(request: Request) -> Response:
+            policy = self.policy
+            if request.options or policy is None:
+                return await retried(request)
+            slots = limiter.try_enter()
+            if slots is None:
+                return await retried(request)
+            try:
+                try:
+                    response = await inner(request)
+                except RateLimitError as error:
+                    await limiter.limited(error)
+                    raise
+                finally:
+                    slots.release()
+            except D360Error as error:
+                wait = await self._plan(policy, request, error, 1)
+                if wait is None:
+                    raise
+                return await self._retry(policy, request, limited, error, wait)
+            if policy.budget is not None:
+                self.state.record_success(policy.budget)
+            return response
+
+        fused.call_next = inner  # type: ignore[attr-defined]  # what it wraps
+        return fused
 
     async def _plan(
         self, policy: RetryPolicy, request: Request, error: D360Error, attempt: int

@@ -71,6 +71,9 @@ class Session(Transport):
     ) -> None:
         self.middlewares = middlewares
         self.attempt_middlewares = attempt_middlewares
+        self.tracks_sends = bool(middlewares or attempt_middlewares)
+        """Whether the chain has middlewares of the user's, which may read a request's
+        `sent_record` (an endpoint builds one only then, or for a call with options)."""
         self._chain, self._watch_deadline = self._compose(
             middlewares, attempt_middlewares, self.options
         )
@@ -132,6 +135,7 @@ class Session(Transport):
 
     async def send(self, request: Request) -> Response:
         """Run `request` through the chain within its overall deadline."""
+        self.now()  # the running loop's clock for the attempts (an endpoint's request found it)
         return await self.dispatch(request)
 
     def dispatch(self, request: Request) -> Awaitable[Response]:
@@ -144,7 +148,8 @@ class Session(Transport):
             timeout = timeout or self.timeout
             deadline = self.now() + timeout.total
             request = attrs.evolve(request, timeout=timeout, deadline=deadline)
-        if request.sent_record.sent:  # a request passed to `send` again: nothing sent yet
+        record = request.sent_record
+        if record is not None and record.sent:  # a request passed to `send` again
             request = attrs.evolve(request, sent_record=SentRecord())
         options = request.options
         if options and self._own_chain(options):
@@ -170,4 +175,5 @@ class Session(Transport):
         except TimeoutError as exc:
             if isinstance(exc, D360Error) or not scope.expired():
                 raise
-            raise deadline_exceeded(request, request_sent=record.sent) from None
+            sent = record is not None and record.sent
+            raise deadline_exceeded(request, request_sent=sent) from None

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from asyncio import get_running_loop
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .. import jsonutil
@@ -35,7 +37,7 @@ class _Pool:
     """The aiohttp session, the loop it runs in and whether it is closed: shared by a session
     and its copies."""
 
-    __slots__ = ("closed", "connection_limit", "http", "loop", "owned")
+    __slots__ = ("clock", "closed", "connection_limit", "http", "loop", "owned", "timeout")
 
     def __init__(self, http: aiohttp.ClientSession | None, connection_limit: int | None) -> None:
         self.http = http
@@ -44,6 +46,12 @@ class _Pool:
         self.closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
         """The running loop the pool last found (see `Transport.now`)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """That loop's clock: `time.monotonic` itself when that is all its `time()` is (asyncio's
+        own loops), a C call instead of two methods."""
+        self.timeout: aiohttp.ClientTimeout | None = None
+        """The attempt timeout the SDK's own aiohttp session was made with (its default, so
+        an attempt with that timeout need not pass it); `None` for a user's session."""
 
 
 class Transport:
@@ -67,7 +75,11 @@ class Transport:
         # Sent with every request beneath its own headers (the API key): merged here, once,
         # instead of by a middleware that would copy the request on every call.
         self._headers: dict[str, str] = dict(headers or {})
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        # Handed to aiohttp as they are: a multidict skips its conversion of a plain dict.
+        self._sent_headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        self._json_headers = CIMultiDictProxy(
+            CIMultiDict({**self._headers, "Content-Type": "application/json"})
+        )
         self.max_body_size = max_body_size
         self._pool = _Pool(http, connection_limit)
         self._owner = True
@@ -98,22 +110,23 @@ class Transport:
         """The event loop's time. The pool keeps the loop it runs in, looked up again only
         when that loop is no longer running (a client used in a later loop): on Python 3.11
         `asyncio.get_running_loop()` checks the process id with a `getpid` system call, which
-        under load costs more than the rest of building a request."""
-        return self._loop().time()
-
-    def _loop(self) -> asyncio.AbstractEventLoop:
+        under load costs more than the rest of building a request. Every call asks this first
+        (an endpoint building its request, or `send`), so the attempts read the clock kept."""
         pool = self._pool
         loop = pool.loop
         if loop is None or not loop.is_running():
             loop = pool.loop = get_running_loop()
-        return loop
+            own = type(loop).time is asyncio.BaseEventLoop.time
+            pool.clock = time.monotonic if own else loop.time
+        return pool.clock()
 
     def _client(self) -> aiohttp.ClientSession:
         pool = self._pool
         if pool.http is None:
+            pool.timeout = self._default_attempt_timeout[1]
             pool.http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=pool.connection_limit or 0),
-                raise_for_status=False,
+                timeout=pool.timeout,
             )
         return pool.http
 
@@ -130,16 +143,17 @@ class Transport:
         if pool.closed:
             raise D360Error("the client is closed", operation=request.operation)
         http = pool.http if pool.http is not None else self._client()
-        loop = self._loop()
+        clock = pool.clock
         data = None
+        headers: Mapping[str, str]
         if request.json is not None:
             data = jsonutil.dumps(request.json)
             headers = self._json_headers
         else:
-            headers = self._headers
+            headers = self._sent_headers
         if request.headers:
             headers = {**request.headers, **headers}
-        started = loop.time()
+        started = clock()
         timeout = request.timeout or self.timeout
         default, attempt_timeout = self._default_attempt_timeout
         if timeout is not default and timeout != default:
@@ -160,23 +174,25 @@ class Transport:
         if request.options:
             cap = request.options.get("max_body_size", cap)
         record = request.sent_record
-        sent_before, record.sent = record.sent, True
+        if record is not None:
+            sent_before, record.sent = record.sent, True
         target = request.target
         url: str | URL = self.base_url + request.path
         if target is not None:
             url = URL(self.base_url + target.path, encoded=True)
         sink = request.sink
+        # Only what differs from aiohttp's defaults: each keyword costs aiohttp a lookup.
+        sent: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+        if attempt_timeout is not pool.timeout:
+            sent["timeout"] = attempt_timeout
+        if data is not None:
+            sent["data"] = data
+        if request.query is not None and target is None:
+            sent["params"] = request.query
+        if not pool.owned:
+            sent["raise_for_status"] = False  # a user's session may raise; the SDK types errors
         try:
-            async with http.request(
-                request.method,
-                url,
-                params=request.query if target is None else None,
-                data=data,
-                headers=headers,
-                timeout=attempt_timeout,
-                allow_redirects=False,
-                raise_for_status=False,
-            ) as raw:
+            async with http.request(request.method, url, **sent) as raw:
                 status, response_headers = raw.status, raw.headers
                 length = raw.content_length
                 if sink is not None and 200 <= status < 300:
@@ -199,7 +215,7 @@ class Transport:
         else:
             failure = None
         if failure is not None:
-            if not failure.request_sent:
+            if record is not None and not failure.request_sent:
                 record.sent = sent_before  # this attempt provably never left
             # Raised outside the except block so no aiohttp error rides along as __context__:
             # its repr can show request headers, the API key among them.
@@ -207,7 +223,7 @@ class Transport:
         if not 200 <= status < 300:
             error = _answer_error(request, status, response_headers, body)
             raise error if target is None else hide(error, target.hidden)
-        return new_response(status, response_headers, body, request.attempt, loop.time() - started)
+        return new_response(status, response_headers, body, request.attempt, clock() - started)
 
     async def _read(
         self, raw: aiohttp.ClientResponse, request: Request, cap: int | None = None

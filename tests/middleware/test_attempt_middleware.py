@@ -159,12 +159,13 @@ def chain_depth(client: Client) -> int:
 
 
 async def test_an_empty_attempt_slot_adds_no_frame() -> None:
-    """Retry, rate limit and logging: three frames, with or without an (empty) attempt slot."""
+    """Retry and rate limit fused into one step, then logging: two frames, with or without an
+    (empty) attempt slot."""
     plain = Client(API_KEY)
     empty = Client(API_KEY, attempt_middlewares=[])
     one = Client(API_KEY, attempt_middlewares=[Sign(b"k")])
-    assert chain_depth(plain) == chain_depth(empty) == 3
-    assert chain_depth(one) == 4
+    assert chain_depth(plain) == chain_depth(empty) == 2
+    assert chain_depth(one) == 3
     assert not plain._session._watch_deadline
     assert not one._session._watch_deadline  # Sign says it awaits only call_next
     # A policy of None leaves its middleware out; a copy with a policy brings it back.
