@@ -30,6 +30,9 @@ DEFAULT_DRAIN_SECONDS = 20.0
 """How long calls in progress may go on once a drain starts: Kubernetes sends SIGKILL 30 s after
 SIGTERM by default, which leaves room to terminate the rest and close."""
 
+PRUNE_AT = 256
+"""Calls remembered before the first pass that forgets those that are over."""
+
 TERMINATE_TIMEOUT = 5.0
 """The bound on each call's terminate at the deadline (retries included)."""
 
@@ -56,15 +59,19 @@ class Drain:
         self._close = close
         self._calls: dict[str, list[asyncio.Task[None]]] = {}
         """Connect handler tasks by call, for the calls that may still be in progress."""
+        self._prune_at = PRUNE_AT
         self._task: asyncio.Task[DrainReport] | None = None
 
     def dispatched(self, event: Event, handlers: list[asyncio.Task[None]]) -> None:
-        """Remember a connect whose handlers were started (forgetting calls that are over)."""
+        """Remember a connect whose handlers were started; calls that are over are forgotten
+        whenever the record doubles (amortised: a storm of connects must not scan it each)."""
         if not isinstance(event, CallConnect) or not handlers:
             return
-        for call_id in [call_id for call_id in self._calls if not self._held(call_id)]:
-            del self._calls[call_id]
         self._calls.setdefault(event.call_id, []).extend(handlers)
+        if len(self._calls) >= self._prune_at:
+            for call_id in [call_id for call_id in self._calls if not self._held(call_id)]:
+                del self._calls[call_id]
+            self._prune_at = max(PRUNE_AT, 2 * len(self._calls))
 
     def refuses(self, events: Iterable[Event]) -> bool:
         """Whether a delivery is to be refused because a drain runs: it announces a call this
