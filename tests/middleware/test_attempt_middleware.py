@@ -8,7 +8,6 @@ import functools
 import hashlib
 import hmac
 import inspect
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest
@@ -22,18 +21,11 @@ from d360_calling import (
 )
 from d360_calling.session import Handler, Request, Response
 
-from ..support.backends import calling_default
 from ..support.samples import API_KEY, CALL_ID
 from ..support.server import ScriptedServer, reply
 from ..support.sleep import FakeSleep
 
 UNAVAILABLE = reply(503, {"error": {"message": "(#131016) Service unavailable", "code": 131016}})
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
 
 
 class Sign:

@@ -4,7 +4,6 @@ pair (retry on 5xx, a 429's wait and gate, timeouts, the in-flight slot given ba
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from d360_calling import (
 from d360_calling.middleware.ratelimit import RateLimitMiddleware
 from d360_calling.shared_state import LocalState
 
-from ..support.backends import calling_default
 from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID, WA_ID
 from ..support.server import ScriptedServer, delay, reply
 from ..support.sleep import FakeSleep
@@ -34,17 +32,6 @@ THROTTLED = reply(
 )
 COMPOSED: dict[str, Any] = {"max_body_size": 4 * 1024 * 1024}
 """A per-call option that changes nothing but sends the call through the composed pair."""
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
 
 
 def make(base_url: str, sleep: FakeSleep, **options: Any) -> Client:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +14,6 @@ import pytest
 from d360_calling import Client, RetryPolicy, ServerError, SessionDescription, TransportError
 from d360_calling.middleware.logging import log_fields
 
-from ..support.backends import calling_default
 from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID
 from ..support.server import ScriptedServer, reply, reset_after_read
 from ..support.sleep import FakeSleep
@@ -55,12 +54,6 @@ def json_lines() -> Iterator[io.StringIO]:
 
 def records(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
 
 
 def client_for(server: ScriptedServer) -> Client:

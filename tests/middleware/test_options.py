@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
@@ -31,23 +30,11 @@ from d360_calling import (
 )
 from d360_calling.session import Handler, Request, Response
 
-from ..support.backends import calling_default
 from ..support.samples import API_KEY, CALL_ID, SUCCESS, WA_ID
 from ..support.server import Recorded, Reply, ScriptedServer, delay, reply
 from ..support.sleep import FakeSleep
 
 UNAVAILABLE = reply(503, {"error": {"message": "(#131016) Service unavailable", "code": 131016}})
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
 
 
 def bare(server: ScriptedServer, **options: Any) -> Client:

@@ -10,7 +10,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,7 +40,6 @@ from d360_calling import (
 from d360_calling.middleware.otel import Telemetry
 from d360_calling.webhooks import Receiver, Router, sign
 
-from ..support.backends import calling_default
 from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID, OFFER_SDP, WA_ID
 from ..support.server import Recorded, Reply, ScriptedServer, reply, reset_after_read
 from ..support.sleep import FakeSleep
@@ -101,12 +100,6 @@ def otel() -> Iterator[Otel]:
     made = Otel()
     yield made
     made.shutdown()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
 
 
 ANSWER = SessionDescription.answer(ANSWER_SDP)

@@ -11,7 +11,6 @@ import email.utils
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from d360_calling import (
     TransportError,
 )
 
-from ..support.backends import calling_default
 from ..support.samples import ANSWER_SDP, API_KEY, CALL_ID, OFFER_SDP, SUCCESS
 from ..support.server import (
     Recorded,
@@ -47,17 +45,6 @@ from ..support.sleep import FakeSleep
 
 ANSWER = SessionDescription.answer(ANSWER_SDP)
 OFFER = SessionDescription.offer(OFFER_SDP)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer(default=calling_default) as running:
-        yield running
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
 
 
 def retrying_client(base_url: str, sleep: FakeSleep, **options: Any) -> Client:
