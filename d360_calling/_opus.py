@@ -73,6 +73,7 @@ class OpusPackets:
 
     def __init__(self) -> None:
         self._codec: AudioCodecContext | None = None
+        self._frame: AudioFrame | None = None
         self._tail = 0
 
     def packet(self, pcm: bytes | None, pts: int) -> EncodedPacket:
@@ -96,7 +97,11 @@ class OpusPackets:
             raise ValueError(f"an Opus frame is {FRAME_BYTES} bytes of PCM, got {len(pcm)}")
         if self._codec is None:
             self._codec = _encoder()
-        packets = self._codec.encode(_pcm_frame(pcm))
+        if self._frame is None:
+            self._frame = _pcm_frame(pcm)
+        else:  # one frame per call, refilled: libopus has encoded the last one when it returned
+            self._frame.planes[0].update(pcm)
+        packets = self._codec.encode(self._frame)
         # libopus answers each 20 ms frame with one packet; silence covers a frame it holds.
         return bytes(packets[-1]) if packets else silence_payload()
 
@@ -124,4 +129,4 @@ def mono_pcm(frame: AudioFrame) -> bytes | None:
         return None
     if frame.layout.name != "mono":
         return None
-    return bytes(frame.planes[0])[: frame.samples * 2]
+    return memoryview(frame.planes[0])[: frame.samples * 2].tobytes()

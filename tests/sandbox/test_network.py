@@ -249,8 +249,8 @@ def heard_frames(bot: Bot, call_id: str) -> int:
 
 
 LATE_FRAMES = 15
-"""Frames received but not heard yet at any moment: aiortc's jitter buffer holds 4 back before
-it gives one out, the decoder and the reader add a few, RTCP counts too."""
+"""Frames received but not heard yet at any moment: the jitter buffer holds up to 4 behind a
+gap, the decoder and the reader add a few, RTCP datagrams count as received too."""
 
 
 @pytest.mark.usefixtures("no_leaks")
@@ -270,7 +270,8 @@ async def test_the_user_hears_what_the_network_lets_through(bot: Bot, loss: floa
     if loss:
         assert 0.1 * received.media <= received.dropped <= 0.3 * received.media
         assert heard <= received.media - received.dropped
-        assert heard <= 0.8 * received.media
+        # Loss is not amplified: what came through is heard (the jitter buffer skips a gap).
+        assert heard >= received.media - received.dropped - LATE_FRAMES
     else:
         assert received.dropped == 0
         assert heard >= received.media - LATE_FRAMES
